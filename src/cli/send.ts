@@ -1,0 +1,32 @@
+/**
+ * `xmpp-msg-gw send`: what the old `xmpp_client.py -j -p -r -n "text"` did, but it
+ * exits 0 only once the room has reflected the message back.
+ */
+import { text as readAll } from "node:stream/consumers";
+import type { Env } from "../config/env-file.ts";
+import { createLogger } from "../log.ts";
+import { createSession } from "../xmpp/session.ts";
+import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
+
+/** Sends the text (arguments, else stdin) to the room; resolves with the exit code. */
+export async function send(env: Env, flags: ClientFlags, words: string[]): Promise<number> {
+  const { settings, room, nick } = clientSettings(env, flags);
+  const text =
+    words.length > 0 ? words.join(" ") : (await readAll(process.stdin)).replace(/\n$/, "");
+  if (text.trim() === "") {
+    process.stderr.write("xmpp-msg-gw send: no text given (as arguments or on stdin)\n");
+    return 2;
+  }
+  const log = createLogger(settings.logLevel, process.stderr);
+  const session = createSession({ settings, nick, rooms: [room], log });
+  try {
+    await session.start();
+    await session.sendToRoom(room, text);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`xmpp-msg-gw send: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await session.stop();
+  }
+}

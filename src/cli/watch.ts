@@ -1,0 +1,32 @@
+/** `xmpp-msg-gw watch`: join a room and print each message as it arrives. */
+import type { Env } from "../config/env-file.ts";
+import { createLogger } from "../log.ts";
+import { createSession } from "../xmpp/session.ts";
+import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
+
+/** Prints `<nick> body` lines until SIGINT/SIGTERM; resolves with the exit code. */
+export async function watch(env: Env, flags: ClientFlags): Promise<number> {
+  const { settings, room, nick } = clientSettings(env, flags);
+  const log = createLogger(settings.logLevel, process.stderr);
+  const session = createSession({
+    settings,
+    nick,
+    rooms: [room],
+    log,
+    onRoomMessage: (m) => process.stdout.write(`<${m.nick}> ${m.body}\n`),
+  });
+  try {
+    await session.start();
+  } catch (err) {
+    process.stderr.write(`xmpp-msg-gw watch: ${(err as Error).message}\n`);
+    await session.stop();
+    return 1;
+  }
+  process.stderr.write(`watching ${room} as ${nick}; Ctrl-C to stop\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await session.stop();
+  return 0;
+}

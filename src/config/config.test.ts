@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { withEnvFiles } from "./env-file.ts";
+import { ConfigError, loadConfig, loadXmppSettings } from "./index.ts";
+
+const base = {
+  JID_FROM_USER: "bot@example.org",
+  JID_FROM_PASS: "pw",
+  KNOWN_ROOMS: "tok1:room1@conf.example.org:nick1",
+};
+
+function issuesOf(fn: () => unknown): Array<{ setting: string; message: string }> {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${err}`);
+    return [...err.issues];
+  }
+  assert.fail("expected a ConfigError");
+}
+
+test("the old gateway's .pyenv file loads unchanged, with $-brace expansion", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-cfg-"));
+  copyFileSync(new URL("../../examples/pyenv.example", import.meta.url), join(dir, ".pyenv"));
+  const config = loadConfig(withEnvFiles({}, dir));
+  assert.equal(config.xmpp.jid, "alerts@example.org");
+  assert.equal(config.xmpp.password, "change-me");
+  assert.equal(config.xmpp.domain, "example.org");
+  assert.equal(config.format, "json");
+  assert.equal(config.logLevel, "info");
+  assert.equal(config.xmpp.logLevel, "warn");
+  assert.equal(config.http.port, 10080);
+  assert.deepEqual(
+    config.routes.map((r) => [r.tokens, r.targets.map((t) => `${t.room}/${t.nick}`)]),
+    [
+      [["grafana-7Hq2"], ["ops@conference.example.org/grafana"]],
+      [["ci-Zk81"], ["dev@conference.example.org/ci-bot"]],
+      [["cron-P0aw"], ["ops@conference.example.org/cron"]],
+    ],
+  );
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.routes[0]));
+});
+
+test("the real environment wins over .env, which wins over .pyenv", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-cfg-"));
+  writeFileSync(
+    join(dir, ".pyenv"),
+    'export MESSAGE_FORMAT="yaml"\nexport LOG_LEVEL="DEBUG"\nexport HTTP_PORT="1"\n',
+  );
+  writeFileSync(join(dir, ".env"), "LOG_LEVEL=error\nHTTP_PORT=2\n");
+  const env = withEnvFiles({ HTTP_PORT: "3" }, dir);
+  assert.equal(env.MESSAGE_FORMAT, "yaml");
+  assert.equal(env.LOG_LEVEL, "error");
+  assert.equal(env.HTTP_PORT, "3");
+});
+
+test("one token may post to several rooms; one room may have several nicks", () => {
+  const config = loadConfig({
+    ...base,
+    KNOWN_ROOMS:
+      "tok1:room1@conf:nick1  tok2:room2@conf:nick2\ntok3:room1@conf:nick3 tok1:room2@conf:nick1",
+  });
+  assert.deepEqual(
+    config.routes.map((r) => ({
+      tokens: r.tokens,
+      to: r.targets.map((t) => `${t.room}/${t.nick}`),
+    })),
+    [
+      { tokens: ["tok1"], to: ["room1@conf/nick1", "room2@conf/nick1"] },
+      { tokens: ["tok2"], to: ["room2@conf/nick2"] },
+      { tokens: ["tok3"], to: ["room1@conf/nick3"] },
+    ],
+  );
+});
+
+test("a KNOWN_ROOMS entry without a nick names the setting, the entry and the valid form", () => {
+  const issues = issuesOf(() =>
+    loadConfig({ ...base, KNOWN_ROOMS: "tok1:room1@conf:nick1 secrettok:room2@conf" }),
+  );
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0]?.setting, "KNOWN_ROOMS");
+  assert.match(
+    issues[0]?.message ?? "",
+    /entry 2 has no nick; expected token:room@conference\.example\.org:nick/,
+  );
+  assert.doesNotMatch(JSON.stringify(issues), /secrettok/, "the token must not appear in errors");
+});
+
+test("every bad setting is reported at once, by name, with what would be valid", () => {
+  const issues = issuesOf(() =>
+    loadConfig({
+      JID_FROM_USER: "not-a-jid",
+      KNOWN_ROOMS: "t:room@conf:n",
+      MESSAGE_FORMAT: "xml",
+      HTTP_PORT: "99999",
+      XMPP_TLS: "maybe",
+      LOG_LEVEL: "loud",
+    }),
+  );
+  const by = Object.fromEntries(issues.map((i) => [i.setting, i.message]));
+  assert.match(by.JID_FROM_USER ?? "", /bare JID like bot@example\.org \(got "not-a-jid"\)/);
+  assert.match(by.JID_FROM_PASS ?? "", /is required/);
+  assert.match(by.MESSAGE_FORMAT ?? "", /expected json or yaml \(got "xml"\)/);
+  assert.match(by.HTTP_PORT ?? "", /1 to 65535/);
+  assert.match(by.XMPP_TLS ?? "", /starttls \(default\) or direct/);
+  assert.match(by.LOG_LEVEL ?? "", /expected one of/);
+});
+
+test("secrets may come from <NAME>_FILE, and are never echoed in errors", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-cfg-"));
+  writeFileSync(join(dir, "pass"), "from-file\n");
+  const s = loadXmppSettings({
+    JID_FROM_USER: "bot@example.org",
+    JID_FROM_PASS_FILE: join(dir, "pass"),
+  });
+  assert.equal(s.password, "from-file");
+  const issues = issuesOf(() =>
+    loadXmppSettings({
+      JID_FROM_USER: "bot@example.org",
+      JID_FROM_PASS_FILE: join(dir, "missing"),
+    }),
+  );
+  assert.equal(issues[0]?.setting, "JID_FROM_PASS_FILE");
+  assert.match(issues[0]?.message ?? "", /cannot read .*missing \(ENOENT\)/);
+  const both = issuesOf(() => loadXmppSettings({ ...base, JID_FROM_PASS_FILE: join(dir, "pass") }));
+  assert.match(both[0]?.message ?? "", /set only one/);
+});
+
+test("defaults: STARTTLS, DNS SRV, port 10080 on all interfaces, json", () => {
+  const c = loadConfig(base);
+  assert.equal(c.xmpp.tls, "starttls");
+  assert.equal(c.xmpp.host, undefined);
+  assert.equal(c.http.host, "0.0.0.0");
+  assert.equal(c.http.port, 10080);
+  assert.equal(c.format, "json");
+  assert.equal(c.dataDir, "./data");
+});

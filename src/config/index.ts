@@ -1,0 +1,225 @@
+/**
+ * Configuration: the only code that reads the environment. It is parsed, defaulted,
+ * validated and frozen once, at the edge; every problem is reported by setting name
+ * with what would be valid, all at once.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { GatewayError } from "../core/errors.ts";
+import { FORMATS, type Format, type Route } from "../core/routes.ts";
+import type { Env } from "./env-file.ts";
+import { parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
+
+/** pino's level names; Python's WARNING and CRITICAL are accepted for the old gateway's users. */
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+/** How the XMPP client connection is secured. */
+export type TlsMode = "starttls" | "direct";
+
+/** The XMPP account and how to reach its server; shared by `serve`, `send` and `watch`. */
+export interface XmppSettings {
+  /** Bare JID the gateway logs in as. */
+  readonly jid: string;
+  readonly password: string;
+  /** The JID's domain: the name the server certificate must match. */
+  readonly domain: string;
+  /** `XMPP_HOST` override; DNS SRV of the domain when undefined. */
+  readonly host: string | undefined;
+  /** `XMPP_PORT` override. */
+  readonly port: number | undefined;
+  readonly tls: TlsMode;
+  /** PEM file the certificate may chain to, in addition to the system store. */
+  readonly caFile: string | undefined;
+  readonly logLevel: LogLevel;
+}
+
+/** Everything `serve` needs, frozen. */
+export interface Config {
+  readonly xmpp: XmppSettings;
+  readonly http: { readonly host: string; readonly port: number };
+  readonly routes: readonly Route[];
+  readonly format: Format;
+  readonly logLevel: LogLevel;
+  readonly dataDir: string;
+  /** How long a request waits for the room to confirm before replying 202. */
+  readonly deliveryWaitMs: number;
+}
+
+/** A configuration that cannot work; `issues` names each bad setting. */
+export class ConfigError extends GatewayError {
+  readonly issues: readonly SettingIssue[];
+  constructor(issues: readonly SettingIssue[]) {
+    const lines = issues.map((i) => `  ${i.setting}: ${i.message}`);
+    super("CONFIG_INVALID", `invalid configuration:\n${lines.join("\n")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Settings that hold secrets: each may instead be read from the file named by `<NAME>_FILE`. */
+export const SECRET_SETTINGS = ["JID_FROM_PASS", "KNOWN_ROOMS"] as const;
+
+const LEVELS: Record<string, LogLevel> = {
+  trace: "trace",
+  debug: "debug",
+  info: "info",
+  warn: "warn",
+  warning: "warn",
+  error: "error",
+  fatal: "fatal",
+  critical: "fatal",
+  silent: "silent",
+};
+
+const BARE_JID = /^[^\s@/"&'<>:]+@[^\s@/]+$/;
+
+const logLevel = (fallback: LogLevel) =>
+  z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .refine((s) => s in LEVELS, {
+      error: `expected one of ${Object.keys(LEVELS).join(", ")} (any case)`,
+    })
+    .transform((s) => LEVELS[s] as LogLevel)
+    .default(fallback);
+
+const PORT_ERROR = { error: "expected a port number from 1 to 65535" };
+const port = () =>
+  z.coerce.number(PORT_ERROR).int(PORT_ERROR).min(1, PORT_ERROR).max(65535, PORT_ERROR);
+
+const xmppSchema = z.object({
+  JID_FROM_USER: z
+    .string({ error: "is required: the account the gateway logs in as, e.g. bot@example.org" })
+    .trim()
+    .regex(BARE_JID, { error: "expected a bare JID like bot@example.org" }),
+  JID_FROM_PASS: z.string({
+    error: "is required: the password of JID_FROM_USER (or give JID_FROM_PASS_FILE)",
+  }),
+  XMPP_HOST: z.string().trim().optional(),
+  XMPP_PORT: port().optional(),
+  XMPP_TLS: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(z.enum(["starttls", "direct"], { error: "expected starttls (default) or direct" }))
+    .default("starttls"),
+  XMPP_CA_FILE: z.string().optional(),
+  XMPP_LOG_LEVEL: logLevel("warn"),
+});
+
+const serveSchema = xmppSchema.extend({
+  KNOWN_ROOMS: z.string({
+    error: "is required: routes like token:room@conference.example.org:nick, space-separated",
+  }),
+  MESSAGE_FORMAT: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(z.enum(FORMATS as [Format, ...Format[]], { error: `expected ${FORMATS.join(" or ")}` }))
+    .default("json"),
+  LOG_LEVEL: logLevel("info"),
+  HTTP_HOST: z.string().trim().default("0.0.0.0"),
+  HTTP_PORT: port().default(10080),
+  DATA_DIR: z.string().default("./data"),
+  DELIVERY_WAIT_MS: z.coerce
+    .number({ error: "expected milliseconds, 0 or more" })
+    .int({ error: "expected whole milliseconds" })
+    .min(0, { error: "expected milliseconds, 0 or more" })
+    .max(60_000, { error: "expected at most 60000 (one minute)" })
+    .default(3000),
+  CONFIG_FILE: z
+    .undefined({ error: "is not supported by this version yet; use KNOWN_ROOMS" })
+    .optional(),
+});
+
+/** Drops empty values (compose files often set `X=`) and resolves `<NAME>_FILE` secrets. */
+export function resolveSecrets(
+  env: Env,
+  readFile: (path: string) => string = (p) => readFileSync(p, "utf8"),
+): { env: Record<string, string>; issues: SettingIssue[] } {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") out[k] = v;
+  const issues: SettingIssue[] = [];
+  for (const name of SECRET_SETTINGS) {
+    const file = out[`${name}_FILE`];
+    if (file === undefined) continue;
+    if (out[name] !== undefined) {
+      issues.push({
+        setting: `${name}_FILE`,
+        message: `is set together with ${name}; set only one`,
+      });
+      continue;
+    }
+    try {
+      out[name] = readFile(file).replace(/\r?\n$/, "");
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+      issues.push({ setting: `${name}_FILE`, message: `cannot read ${file} (${reason})` });
+    }
+  }
+  return { env: out, issues };
+}
+
+function zodIssues(error: z.ZodError, env: Record<string, string>): SettingIssue[] {
+  return error.issues.map((i) => {
+    const setting = String(i.path[0] ?? "?");
+    const given = env[setting];
+    // Echo what was given, so the operator sees the typo; never for secrets.
+    const secret = (SECRET_SETTINGS as readonly string[]).includes(setting);
+    const echo = given !== undefined && !secret ? ` (got "${given}")` : "";
+    return { setting, message: `${i.message}${echo}` };
+  });
+}
+
+function toXmpp(s: z.infer<typeof xmppSchema>): XmppSettings {
+  return {
+    jid: s.JID_FROM_USER.toLowerCase(),
+    password: s.JID_FROM_PASS,
+    domain: (s.JID_FROM_USER.split("@")[1] ?? "").toLowerCase(),
+    host: s.XMPP_HOST,
+    port: s.XMPP_PORT,
+    tls: s.XMPP_TLS,
+    caFile: s.XMPP_CA_FILE,
+    logLevel: s.XMPP_LOG_LEVEL,
+  };
+}
+
+/** Parses the XMPP settings alone (for `send` and `watch`); throws ConfigError. */
+export function loadXmppSettings(env: Env): XmppSettings {
+  const { env: flat, issues } = resolveSecrets(env);
+  const parsed = xmppSchema.safeParse(flat);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error, flat));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  return Object.freeze(toXmpp(parsed.data));
+}
+
+/** Parses, defaults, validates and freezes the whole `serve` configuration; throws ConfigError. */
+export function loadConfig(env: Env): Config {
+  const { env: flat, issues } = resolveSecrets(env);
+  const parsed = serveSchema.safeParse(flat);
+  if (!parsed.success) issues.push(...zodIssues(parsed.error, flat));
+  let routes: Route[] = [];
+  if (flat.KNOWN_ROOMS !== undefined) {
+    const format = parsed.success ? parsed.data.MESSAGE_FORMAT : "json";
+    const known = parseKnownRooms(flat.KNOWN_ROOMS, format);
+    routes = known.routes;
+    issues.push(...known.issues);
+  }
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  const s = parsed.data;
+  return deepFreeze({
+    xmpp: toXmpp(s),
+    http: { host: s.HTTP_HOST, port: s.HTTP_PORT },
+    routes,
+    format: s.MESSAGE_FORMAT,
+    logLevel: s.LOG_LEVEL,
+    dataDir: s.DATA_DIR,
+    deliveryWaitMs: s.DELIVERY_WAIT_MS,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,40 @@
+/**
+ * The one error type of the gateway. Every failure that can reach a caller or an
+ * operator carries a stable `code`; `http/errors.ts` maps codes to replies in one place.
+ */
+
+/** Stable error codes; the HTTP mapping and the tests key on these, never on messages. */
+export type ErrorCode =
+  | "CONFIG_INVALID"
+  | "TOKEN_MISSING"
+  | "TOKEN_MISMATCH"
+  | "BAD_REQUEST"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "PAYLOAD_TOO_LARGE"
+  | "NOT_FOUND"
+  | "UNAVAILABLE"
+  | "DELIVERY_REFUSED"
+  | "INTERNAL";
+
+/** An error with a stable code, an optional retry hint and whether retrying can help. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds after which a retry may succeed (for 429/503 `Retry-After`). */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.retryAfter = opts.retryAfter;
+  }
+}
+
+/** True when `err` is a GatewayError with the given code. */
+export function isCode(err: unknown, code: ErrorCode): boolean {
+  return err instanceof GatewayError && err.code === code;
+}

@@ -1,0 +1,12 @@
+/**
+ * What a post is once the HTTP edge has parsed it, and what accepting it returns.
+ */
+
+/** A post as it reaches the renderer: parsed JSON, or text sent verbatim. */
+export type PostBody = { kind: "json"; value: unknown } | { kind: "text"; text: string };
+
+/** The outcome reported to the caller: confirmed by every target, or still on its way. */
+export interface Accepted {
+  readonly id: string;
+  readonly status: "delivered" | "queued";
+}

@@ -1,0 +1,375 @@
+// A throwaway, loopback-only Prosody 0.12 for integration tests and `xmpp-msg-gw demo`: own
+// temp dir, own self-signed CA, random ports, killed by PID on stop() and at process exit.
+// Option names below were checked against /usr/lib/prosody (Debian 0.12.3), not guessed.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { findExecutable, generateCerts, run, type TestCerts } from "./certs.ts";
+
+/** A running throwaway Prosody; everything it writes lives in `dir`, removed by `stop()`. */
+export interface ProsodyServer {
+  /** The VirtualHost users live on ("localhost"). */
+  domain: string;
+  /** The MUC component (XEP-0045) with MAM (XEP-0313), "conference.localhost". */
+  mucDomain: string;
+  /** Loopback address Prosody listens on ("127.0.0.1"; also ::1 when the host has it). */
+  host: string;
+  /** Client port offering STARTTLS; encryption is required before auth. */
+  c2sPort: number;
+  /** Client port speaking TLS from the first byte (XEP-0368, `c2s_direct_tls_ports`). */
+  directTlsPort: number;
+  /** PEM of the self-signed CA that signed the server certificate. */
+  caFile: string;
+  /** Temp dir holding config, data, certs and logs. */
+  dir: string;
+  /** PID of the current Prosody process, so tests can check it is gone after stop(). */
+  pid: number;
+  /** Prosody's own debug-level log, the first thing to read when an integration test fails. */
+  logFile: string;
+  /** Creates an account on `domain` through prosodyctl against this server's config. */
+  register(user: string, password: string): Promise<void>;
+  /** Stops and starts Prosody on the same ports and data, to test outages and reconnects. */
+  restart(): Promise<void>;
+  /** SIGTERM, SIGKILL after a bounded wait, then removes the temp dir; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startProsody}. */
+export interface StartProsodyOptions {
+  /** Accounts to create before the server is handed out. */
+  users?: Array<{ user: string; password: string }>;
+  /** Lua appended to the global section, for tests that need a non-default server. */
+  extraConfig?: string;
+}
+
+const DOMAIN = "localhost";
+const MUC_DOMAIN = "conference.localhost";
+const HOST = "127.0.0.1";
+const START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3_000;
+
+/** Returns the path of the prosody binary, or throws one line telling how to install it. */
+export function requireProsody(): string {
+  const found = findExecutable("prosody");
+  if (found !== undefined) return found;
+  throw new Error(
+    "Prosody is not installed: run `sudo apt-get install -y prosody` (Debian/Ubuntu) or see " +
+      "https://prosody.im/download/start; the integration tests need a real XMPP server.",
+  );
+}
+
+/** Starts a fresh Prosody on random loopback ports and registers `opts.users`. */
+export async function startProsody(opts: StartProsodyOptions = {}): Promise<ProsodyServer> {
+  const prosody = requireProsody();
+  const ctl = findExecutable("prosodyctl") ?? path.join(path.dirname(prosody), "prosodyctl");
+  const [certs, ipv6] = await Promise.all([generateCerts(), loopbackV6Works()]);
+  // A port picked here can be taken by someone else before Prosody binds it: retry then.
+  for (let attempt = 1; ; attempt++) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "xmpp-msg-gw-prosody-"));
+    try {
+      return await startIn(dir, prosody, ctl, certs, ipv6, opts);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      if (!(err instanceof PortInUseError) || attempt === 3) throw err;
+    }
+  }
+}
+
+/** Raised when Prosody could not bind one of the ports it was given. */
+class PortInUseError extends Error {}
+
+async function startIn(
+  dir: string,
+  prosody: string,
+  ctl: string,
+  certs: TestCerts,
+  ipv6: boolean,
+  opts: StartProsodyOptions,
+): Promise<ProsodyServer> {
+  const file = (name: string): string => path.join(dir, name);
+  await mkdir(file("data"));
+  await writeFile(file("ca.pem"), certs.caPem);
+  await writeFile(file("localhost.crt"), certs.certPem);
+  await writeFile(file("localhost.key"), certs.keyPem, { mode: 0o600 });
+  const c2sPort = await freePort(ipv6);
+  let directTlsPort = await freePort(ipv6);
+  while (directTlsPort === c2sPort) directTlsPort = await freePort(ipv6);
+  const interfaces = ipv6 ? [HOST, "::1"] : [HOST];
+  const configFile = file("prosody.cfg.lua");
+  await writeFile(configFile, renderConfig(dir, c2sPort, directTlsPort, interfaces, opts));
+
+  const register = async (user: string, password: string): Promise<void> => {
+    await run(ctl, ["--config", configFile, "register", user, DOMAIN, password]);
+  };
+  // Accounts are plain files, so prosodyctl can write them while Prosody boots.
+  const registered = Promise.allSettled(
+    (opts.users ?? []).map((u) => register(u.user, u.password)),
+  );
+  let proc: Launched;
+  try {
+    proc = await launch(prosody, configFile, dir, c2sPort);
+  } finally {
+    await registered; // never leave prosodyctl writing into a dir about to be removed
+  }
+  for (const result of await registered) {
+    if (result.status === "rejected") {
+      await proc.stop();
+      throw result.reason;
+    }
+  }
+
+  let stopping: Promise<void> | undefined;
+  const server: ProsodyServer = {
+    domain: DOMAIN,
+    mucDomain: MUC_DOMAIN,
+    host: HOST,
+    c2sPort,
+    directTlsPort,
+    caFile: file("ca.pem"),
+    dir,
+    pid: proc.pid,
+    logFile: file("prosody.log"),
+    register,
+    async restart() {
+      await proc.stop();
+      proc = await launch(prosody, configFile, dir, c2sPort);
+      server.pid = proc.pid;
+    },
+    stop() {
+      stopping ??= proc.stop().then(() => rm(dir, { recursive: true, force: true }));
+      return stopping;
+    },
+  };
+  return server;
+}
+
+/** Renders the Lua config; every option used here exists in Prosody 0.12's sources. */
+function renderConfig(
+  dir: string,
+  c2sPort: number,
+  directTlsPort: number,
+  interfaces: string[],
+  opts: StartProsodyOptions,
+): string {
+  const s = (value: string): string => `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+  const isRoot = process.getuid?.() === 0;
+  const ifaces = interfaces.map(s).join(", ");
+  return `-- Generated by src/devserver/prosody.ts; thrown away with this directory.
+${isRoot ? "run_as_root = true -- mod_posix refuses root otherwise\n" : ""}pidfile = ${s(path.join(dir, "prosody.pid"))}
+data_path = ${s(path.join(dir, "data"))}
+certificates = ${s(dir)}
+ssl = { certificate = ${s(path.join(dir, "localhost.crt"))}; key = ${s(path.join(dir, "localhost.key"))} }
+log = {
+  { levels = { min = "debug" }, to = "file", filename = ${s(path.join(dir, "prosody.log"))} };
+  { levels = { min = "error" }, to = "console" };
+}
+interfaces = { ${ifaces} }
+local_interfaces = { ${ifaces} }
+c2s_ports = { ${c2sPort} }
+c2s_direct_tls_ports = { ${directTlsPort} }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+authentication = "internal_hashed"
+-- RFC 5802's floor instead of 10000: @xmpp/client's SCRAM costs ~50 us per iteration.
+default_iteration_count = 4096
+storage = "internal"
+c2s_require_encryption = true
+allow_registration = false
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "smacks" }
+-- No server-to-server traffic in a test; s2s is autoloaded, so disable it explicitly.
+modules_disabled = { "s2s", "s2s_auth_certs" }
+${opts.extraConfig ?? ""}
+
+VirtualHost "${DOMAIN}"
+
+Component "${MUC_DOMAIN}" "muc"
+  modules_enabled = { "muc_mam" }
+  restrict_room_creation = false
+  -- Room locking stays on (the default): the gateway must unlock rooms it creates.
+  muc_room_default_history_length = 20
+  muc_log_by_default = true
+`;
+}
+
+/** One Prosody process: its PID and a bounded way to end it. */
+interface Launched {
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns Prosody in the foreground and resolves once it serves `localhost` on c2sPort. */
+async function launch(
+  prosody: string,
+  config: string,
+  dir: string,
+  port: number,
+): Promise<Launched> {
+  // stdout/stderr go straight to files: no pipes to drain, nothing lost if the test dies.
+  const out = openSync(path.join(dir, "prosody.stdout"), "a");
+  const err = openSync(path.join(dir, "prosody.stderr"), "a");
+  let proc: ChildProcess;
+  try {
+    proc = spawn(prosody, ["-F", "--config", config], { cwd: dir, stdio: ["ignore", out, err] });
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+  const spawnFailed = new Promise<Error>((resolve) => proc.once("error", resolve));
+  let exited = false;
+  const exit = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  void exit.then(() => {
+    exited = true;
+    if (proc.pid !== undefined) live.delete(proc.pid);
+  });
+  if (proc.pid === undefined) throw await spawnFailed;
+  const pid = proc.pid;
+  live.set(pid, dir);
+  installExitHooks();
+  // A test that forgets stop() must not hang the runner; the exit hook still kills Prosody.
+  proc.unref();
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    signal(pid, "SIGTERM");
+    if (await within(exit, STOP_GRACE_MS)) return;
+    signal(pid, "SIGKILL");
+    await within(exit, STOP_GRACE_MS);
+  };
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  // Prosody answers a stream header only once its loop runs, i.e. after every port is bound.
+  while (!exited && Date.now() < deadline) {
+    if (await streamProbe(port)) return { pid, stop };
+    await sleep(20);
+  }
+  await stop();
+  const logs = tailLogs(dir);
+  const why = exited
+    ? `Prosody exited (code ${proc.exitCode}, signal ${proc.signalCode}) during start-up`
+    : `Prosody did not answer on port ${port} within ${START_TIMEOUT_MS} ms`;
+  const portBusy = /Failed to open server port|Address already in use/i.test(logs);
+  throw new (portBusy ? PortInUseError : Error)(`${why}; log tail:\n${logs}`);
+}
+
+/** True when the port answers a client stream header with STARTTLS, not host-unknown. */
+function streamProbe(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port });
+    let data = "";
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on("error", () => done(false));
+    socket.on("connect", () => {
+      socket.write(
+        `<?xml version='1.0'?><stream:stream to='${DOMAIN}' xmlns='jabber:client' ` +
+          "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+      );
+    });
+    socket.on("data", (chunk) => {
+      data += chunk.toString("utf8");
+      if (data.includes("starttls")) done(true);
+      else if (data.includes("stream:error")) done(false);
+    });
+  });
+}
+
+function tailLogs(dir: string): string {
+  const parts: string[] = [];
+  for (const name of ["prosody.stderr", "prosody.stdout", "prosody.log"]) {
+    let text = "";
+    try {
+      text = readFileSync(path.join(dir, name), "utf8").trim();
+    } catch {
+      // Not written yet: nothing to show.
+    }
+    if (text !== "") parts.push(`--- ${name}\n${text.split("\n").slice(-30).join("\n")}`);
+  }
+  return parts.join("\n") || "(no output)";
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone: nothing left to stop.
+  }
+}
+
+async function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Servers not yet stopped (PID → dir), killed and removed if the test process goes first. */
+const live = new Map<number, string>();
+let hooksInstalled = false;
+
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const killAll = (): void => {
+    for (const [pid, dir] of live) {
+      signal(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+    live.clear();
+  };
+  process.on("exit", killAll);
+  // Signals skip 'exit': kill our servers, then let the signal do what it would have done.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    const onSignal = (): void => {
+      killAll();
+      process.removeListener(sig, onSignal);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+/** A port free on 127.0.0.1 (and on ::1 when Prosody will listen there too). */
+async function freePort(ipv6: boolean): Promise<number> {
+  for (;;) {
+    const port = await listenAndClose(HOST, 0);
+    if (!ipv6 || (await listenAndClose("::1", port).catch(() => 0)) === port) return port;
+  }
+}
+
+function listenAndClose(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      const address = server.address();
+      const bound = typeof address === "object" && address !== null ? address.port : port;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+let v6: Promise<boolean> | undefined;
+
+/** Whether ::1 can be bound here (containers often lack IPv6 on loopback). */
+function loopbackV6Works(): Promise<boolean> {
+  v6 ??= listenAndClose("::1", 0)
+    .then(() => true)
+    .catch(() => false);
+  return v6;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

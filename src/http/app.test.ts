@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { test } from "node:test";
+import { GatewayError } from "../core/errors.ts";
+import type { PostBody } from "../core/post.ts";
+import { buildRouteTable, type Route } from "../core/routes.ts";
+import { createLogger } from "../log.ts";
+import { buildApp } from "./app.ts";
+
+const route: Route = {
+  name: "ops@conf/bot",
+  tokens: ["s3cret-token"],
+  targets: [{ kind: "room", room: "ops@conf", nick: "bot" }],
+  format: "json",
+};
+
+function setup(accept?: (body: PostBody) => Promise<"delivered" | "queued">) {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const got: PostBody[] = [];
+  const app = buildApp({
+    routes: buildRouteTable([route]),
+    log: createLogger("info", sink),
+    accept: async (_route, body) => {
+      got.push(body);
+      return { id: "id-1", status: accept ? await accept(body) : "delivered" };
+    },
+  });
+  return { app, got, lines };
+}
+
+test("the old curl example: JSON to /post/<token> gets 200 success", async () => {
+  const { app, got } = setup();
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json" },
+    payload: '{"title":"Test message","text":"Hello World!"}',
+  });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { success: true, id: "id-1", status: "delivered" });
+  assert.deepEqual(got, [{ kind: "json", value: { title: "Test message", text: "Hello World!" } }]);
+});
+
+test("an unknown token gets the old gateway's exact 404, before the body is parsed", async () => {
+  const { app, got } = setup();
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/wrong",
+    headers: { "content-type": "application/json" },
+    payload: "{not json",
+  });
+  assert.equal(res.statusCode, 404);
+  assert.equal(res.body, '{"error":"404 Not Found: Token mismatch"}');
+  assert.equal(got.length, 0);
+});
+
+test("the token may come as a Bearer token or the Basic auth password", async () => {
+  const { app } = setup();
+  const bearer = await app.inject({
+    method: "POST",
+    url: "/post",
+    headers: { authorization: "Bearer s3cret-token", "content-type": "text/plain" },
+    payload: "hi",
+  });
+  assert.equal(bearer.statusCode, 200);
+  const basic = await app.inject({
+    method: "POST",
+    url: "/post",
+    headers: {
+      authorization: `Basic ${Buffer.from("grafana:s3cret-token").toString("base64")}`,
+      "content-type": "text/plain",
+    },
+    payload: "hi",
+  });
+  assert.equal(basic.statusCode, 200);
+  const none = await app.inject({ method: "POST", url: "/post", payload: "hi" });
+  assert.equal(none.statusCode, 401);
+  assert.match(none.json().error, /^401 Unauthorized: no token/);
+});
+
+test("queued deliveries answer 202; text/plain is passed through verbatim", async () => {
+  const { app, got } = setup(async () => "queued");
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    payload: "disk full on db1\n",
+  });
+  assert.equal(res.statusCode, 202);
+  assert.equal(res.json().status, "queued");
+  assert.deepEqual(got, [{ kind: "text", text: "disk full on db1\n" }]);
+});
+
+test("bad JSON is a 400 that says where; unsupported types are a 415 listing the supported ones", async () => {
+  const { app } = setup();
+  const bad = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json" },
+    payload: '{"a": 1,}',
+  });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.json().error, /^400 Bad Request: .*position 8/);
+  const poison = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json" },
+    payload: '{"__proto__": {"x": 1}}',
+  });
+  assert.equal(poison.statusCode, 400);
+  const xml = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/xml" },
+    payload: "<a/>",
+  });
+  assert.equal(xml.statusCode, 415);
+  assert.match(xml.json().error, /application\/json, text\/plain/);
+});
+
+test("an unavailable XMPP side is a 503 with Retry-After", async () => {
+  const { app } = setup(async () => {
+    throw new GatewayError("UNAVAILABLE", "not connected", { retryAfter: 5 });
+  });
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "text/plain" },
+    payload: "x",
+  });
+  assert.equal(res.statusCode, 503);
+  assert.equal(res.headers["retry-after"], "5");
+});
+
+test("request log lines name the route, never the token", async () => {
+  const { app, lines } = setup();
+  await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token?x=1",
+    headers: { "content-type": "text/plain" },
+    payload: "x",
+  });
+  await app.inject({ method: "POST", url: "/post/another-guess", payload: "x" });
+  const log = lines.join("");
+  assert.match(log, /"route":"ops@conf\/bot"/);
+  assert.doesNotMatch(log, /s3cret-token|another-guess/);
+});

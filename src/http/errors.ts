@@ -1,0 +1,66 @@
+/**
+ * The one place where an error becomes an HTTP reply. Bodies keep the old gateway's
+ * shape, `{"error":"<status> <reason>: <detail>"}`, which its users' scripts read.
+ */
+import { STATUS_CODES } from "node:http";
+import { type ErrorCode, GatewayError } from "../core/errors.ts";
+
+/** Status per stable error code. */
+const STATUS: Record<ErrorCode, number> = {
+  CONFIG_INVALID: 500,
+  TOKEN_MISSING: 401,
+  TOKEN_MISMATCH: 404,
+  BAD_REQUEST: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  PAYLOAD_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  UNAVAILABLE: 503,
+  DELIVERY_REFUSED: 502,
+  INTERNAL: 500,
+};
+
+/** An HTTP reply: status, JSON body and extra headers. */
+export interface ErrorReply {
+  readonly status: number;
+  readonly body: { error: string };
+  readonly headers: Record<string, string>;
+}
+
+/** The content types a post may have, listed in 415 replies. */
+export const SUPPORTED_TYPES = ["application/json", "text/plain"];
+
+/** Turns Fastify's own errors (body parsing, limits, routing) into GatewayErrors. */
+function fromFastify(err: { code?: string; message: string; statusCode?: number }): GatewayError {
+  switch (err.code) {
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new GatewayError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        `Content-Type not supported; use one of ${SUPPORTED_TYPES.join(", ")}`,
+      );
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new GatewayError("PAYLOAD_TOO_LARGE", err.message);
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new GatewayError("BAD_REQUEST", "the body is empty but Content-Type says JSON");
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return new GatewayError("BAD_REQUEST", "Content-Length does not match the body");
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+    // Fastify's JSON parser reports syntax errors (with the position) and
+    // prototype-poisoning attempts as 400s.
+    return new GatewayError("BAD_REQUEST", err.message);
+  }
+  return new GatewayError("INTERNAL", "internal error", { cause: err });
+}
+
+/** Maps any error to the reply the caller gets; 5xx only for the gateway's own trouble. */
+export function toReply(err: unknown): ErrorReply {
+  const g =
+    err instanceof GatewayError
+      ? err
+      : fromFastify(err as { code?: string; message: string; statusCode?: number });
+  const status = STATUS[g.code];
+  const headers: Record<string, string> = {};
+  if (g.retryAfter !== undefined) headers["retry-after"] = String(g.retryAfter);
+  if (g.code === "TOKEN_MISSING") headers["www-authenticate"] = 'Bearer realm="xmpp-msg-gw"';
+  return { status, body: { error: `${status} ${STATUS_CODES[status]}: ${g.message}` }, headers };
+}

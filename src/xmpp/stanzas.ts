@@ -1,0 +1,94 @@
+/**
+ * Pure stanza builders and readers for what the gateway says in rooms. No I/O: the
+ * exact stanzas are unit-tested here, the conversation is tested against Prosody.
+ */
+import { type Element, xml } from "@xmpp/xml";
+
+/** XEP-0045 namespaces. */
+export const NS_MUC = "http://jabber.org/protocol/muc";
+export const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
+export const NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner";
+/** XEP-0359 unique and stable stanza IDs. */
+export const NS_SID = "urn:xmpp:sid:0";
+/** RFC 6120 §8.3.3 stanza error conditions. */
+export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/**
+ * A groupchat message with `id` and XEP-0359 `origin-id` set to the same value: the room
+ * reflects it back, and the reflection (matched by either) is the delivery confirmation.
+ */
+export function groupchatMessage(room: string, id: string, body: string): Element {
+  return xml(
+    "message",
+    { type: "groupchat", to: room, id },
+    xml("body", {}, body),
+    xml("origin-id", { xmlns: NS_SID, id }),
+  );
+}
+
+/** XEP-0045 §7.2: join `room` as `nick`, asking for no history (we only speak). */
+export function joinPresence(room: string, nick: string, password?: string): Element {
+  return xml(
+    "presence",
+    { to: `${room}/${nick}` },
+    xml(
+      "x",
+      { xmlns: NS_MUC },
+      xml("history", { maxstanzas: 0 }),
+      password === undefined ? null : xml("password", {}, password),
+    ),
+  );
+}
+
+/** XEP-0045 §7.14: leave the room. */
+export function leavePresence(room: string, nick: string): Element {
+  return xml("presence", { to: `${room}/${nick}`, type: "unavailable" });
+}
+
+/** XEP-0045 §10.1.2: accept the default configuration, which unlocks a newly created room. */
+export function instantRoomIq(room: string): Element {
+  return xml(
+    "iq",
+    { type: "set", to: room },
+    xml("query", { xmlns: NS_MUC_OWNER }, xml("x", { xmlns: "jabber:x:data", type: "submit" })),
+  );
+}
+
+/** The MUC status codes (XEP-0045 §15.6) carried by a presence from a room. */
+export function mucStatusCodes(presence: Element): number[] {
+  const x = presence.getChild("x", NS_MUC_USER);
+  if (!x) return [];
+  return x.getChildren("status").map((s) => Number(s.attrs.code));
+}
+
+/** An RFC 6120 stanza error read off an error stanza. */
+export interface StanzaError {
+  /** `cancel`, `auth`, `modify`, `wait` or `continue`. */
+  readonly type: string;
+  /** The defined condition, e.g. `forbidden`, `conflict`, `item-not-found`. */
+  readonly condition: string;
+  readonly text: string | undefined;
+}
+
+/** Reads the `<error/>` child of an error stanza (RFC 6120 §8.3). */
+export function stanzaError(stanza: Element): StanzaError {
+  const error = stanza.getChild("error");
+  const cond = error
+    ?.getChildElements()
+    .find((c) => c.attrs.xmlns === NS_STANZAS && c.name !== "text");
+  const text = error?.getChildText("text", NS_STANZAS) ?? undefined;
+  return {
+    type: error?.attrs.type ?? "cancel",
+    condition: cond?.name ?? "undefined-condition",
+    text: text || undefined,
+  };
+}
+
+/** The ids a reflected groupchat message can be matched by: its origin-id and its id. */
+export function messageIds(message: Element): string[] {
+  const ids: string[] = [];
+  const origin = message.getChild("origin-id", NS_SID)?.attrs.id;
+  if (origin) ids.push(origin);
+  if (message.attrs.id && message.attrs.id !== origin) ids.push(message.attrs.id);
+  return ids;
+}
