@@ -104,7 +104,7 @@ test("every bad setting is reported at once, by name, with what would be valid",
   assert.match(by.JID_FROM_USER ?? "", /bare JID like bot@example\.org \(got "not-a-jid"\)/);
   assert.match(by.JID_FROM_PASS ?? "", /is required/);
   assert.match(by.MESSAGE_FORMAT ?? "", /expected json or yaml \(got "xml"\)/);
-  assert.match(by.HTTP_PORT ?? "", /1 to 65535/);
+  assert.match(by.HTTP_PORT ?? "", /from 0 \(any free port\) to 65535 \(got "99999"\)/);
   assert.match(by.XMPP_TLS ?? "", /starttls \(default\) or direct/);
   assert.match(by.LOG_LEVEL ?? "", /expected one of/);
 });

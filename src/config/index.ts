@@ -117,7 +117,12 @@ const serveSchema = xmppSchema.extend({
     .default("json"),
   LOG_LEVEL: logLevel("info"),
   HTTP_HOST: z.string().trim().default("0.0.0.0"),
-  HTTP_PORT: port().default(10080),
+  HTTP_PORT: z.coerce
+    .number({ error: "expected a port number from 0 (any free port) to 65535" })
+    .int({ error: "expected a port number from 0 (any free port) to 65535" })
+    .min(0, { error: "expected a port number from 0 (any free port) to 65535" })
+    .max(65535, { error: "expected a port number from 0 (any free port) to 65535" })
+    .default(10080),
   DATA_DIR: z.string().default("./data"),
   DELIVERY_WAIT_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })

@@ -84,6 +84,21 @@ test("the token may come as a Bearer token or the Basic auth password", async ()
   assert.match(none.json().error, /^401 Unauthorized: no token/);
 });
 
+test("__proto__ in a body is an ordinary key (as in Python), never a prototype", async () => {
+  const { app, got } = setup();
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json" },
+    payload: '{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}',
+  });
+  assert.equal(res.statusCode, 200);
+  const value = (got[0] as { value: Record<string, unknown> }).value;
+  assert.deepEqual(Object.keys(value), ["__proto__", "constructor"]);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  assert.equal(Object.getPrototypeOf(value), Object.prototype);
+});
+
 test("queued deliveries answer 202; text/plain is passed through verbatim", async () => {
   const { app, got } = setup(async () => "queued");
   const res = await app.inject({
@@ -107,13 +122,14 @@ test("bad JSON is a 400 that says where; unsupported types are a 415 listing the
   });
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json().error, /^400 Bad Request: .*position 8/);
-  const poison = await app.inject({
+  const deep = await app.inject({
     method: "POST",
     url: "/post/s3cret-token",
     headers: { "content-type": "application/json" },
-    payload: '{"__proto__": {"x": 1}}',
+    payload: `${"[".repeat(10_000)}${"]".repeat(10_000)}`,
   });
-  assert.equal(poison.statusCode, 400);
+  assert.equal(deep.statusCode, 400);
+  assert.match(deep.json().error, /nested 10000 levels deep; at most 500/);
   const xml = await app.inject({
     method: "POST",
     url: "/post/s3cret-token",

@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { GatewayError } from "../core/errors.ts";
 import type { Accepted, PostBody } from "../core/post.ts";
 import type { Route, RouteTable } from "../core/routes.ts";
+import { registerBodyParsers } from "./body.ts";
 import { toReply } from "./errors.ts";
 
 /** What the app needs from the rest of the gateway. */
@@ -60,6 +61,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return503OnClosing: true,
   });
   app.decorateRequest("gwRoute", undefined);
+  registerBodyParsers(app);
 
   // Authenticate before the body is read: an unknown caller gets 404, not a parse error.
   app.addHook("onRequest", async (req) => {

@@ -100,6 +100,7 @@ export function createConnection(
   let ready = false;
   let smOffered = false;
   let lastError: unknown;
+  let reconnecting = true; // xmpp.js's reconnect module starts attached
 
   const becomeReady = () => {
     if (ready) return;
@@ -147,10 +148,16 @@ export function createConnection(
     request: (iq: Element, timeoutMs = 10_000) => xmpp.iqCaller.request(iq, timeoutMs),
     async start() {
       const first = once(events, "ready");
+      if (!reconnecting) {
+        xmpp.reconnect.start();
+        reconnecting = true;
+      }
       try {
         await xmpp.start();
       } catch (err) {
+        // The caller decides when to try again; xmpp.js must not race it.
         xmpp.reconnect.stop();
+        reconnecting = false;
         await xmpp.stop().catch(() => {});
         throw new Error(describeConnectError(lastError ?? err, settings), { cause: err });
       }
@@ -158,6 +165,7 @@ export function createConnection(
     },
     async stop() {
       xmpp.reconnect.stop();
+      reconnecting = false;
       ready = false;
       await xmpp.stop().catch(() => {});
     },

@@ -94,6 +94,16 @@ const FIXTURES: readonly Fixture[] = [
 }`,
   },
   {
+    name: "repeated key drops the earlier number's source",
+    input: `{"a": 1.0, "b": 2, "a": 1, "c": [1.0], "c": 3}`,
+    plain: true,
+    expected: `{
+  "a": 1,
+  "b": 2,
+  "c": 3
+}`,
+  },
+  {
     name: "__proto__ is an ordinary key",
     input: `{"__proto__": {"polluted": true}, "x": 1}`,
     plain: true,

@@ -1,0 +1,181 @@
+// The gateway end to end: real HTTP in, a real Prosody in the middle, and a second real
+// XMPP account in the rooms checking exactly what arrived (body and sender nick).
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { parse as parseYaml } from "yaml";
+import { httpPost } from "../src/devserver/http-post.ts";
+import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { createLogger } from "../src/log.ts";
+import { type Gateway, startGateway } from "../src/main.ts";
+import { type Observer, observe } from "./support/observer.ts";
+
+const GW = { user: "gw", password: "gw-pass-1" };
+const WATCHER = { user: "watcher", password: "watcher-pass-1" };
+let server: ProsodyServer;
+let room1: string;
+let room2: string;
+let observer: Observer;
+const gateways: Gateway[] = [];
+
+const NESTED = {
+  title: "Disk almost full",
+  host: { name: "db1", tags: ["prod", "eu"], load: [0.5, 1, -2.25] },
+  ok: false,
+  none: null,
+  unicode: "é 日本 😀",
+  empty: { list: [], map: {} },
+};
+
+before(async () => {
+  server = await startProsody({ users: [GW, WATCHER] });
+  room1 = `room1@${server.mucDomain}`;
+  room2 = `room2@${server.mucDomain}`;
+  observer = await observe(server, WATCHER, [room1, room2]);
+});
+
+after(async () => {
+  await Promise.allSettled(gateways.map((g) => g.stop()));
+  await observer?.stop();
+  await server?.stop();
+});
+
+async function gateway(env: Record<string, string>): Promise<Gateway> {
+  const g = await startGateway(
+    {
+      JID_FROM_USER: `${GW.user}@${server.domain}`,
+      JID_FROM_PASS: GW.password,
+      XMPP_HOST: server.host,
+      XMPP_PORT: String(server.c2sPort),
+      XMPP_CA_FILE: server.caFile,
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: "0",
+      ...env,
+    },
+    { log: createLogger("warn") },
+  );
+  gateways.push(g);
+  return g;
+}
+
+const postJson = (g: Gateway, token: string, value: unknown) =>
+  httpPost(`${g.url}/post/${token}`, JSON.stringify(value), { "content-type": "application/json" });
+
+test("MESSAGE_FORMAT=json: the room gets Python's json.dumps(obj, indent=2), from the token's nick", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `jtok:${room1}:json-bot` });
+  const res = await postJson(g, "jtok", NESTED);
+  assert.equal(res.status, 200, res.body);
+  const reply = JSON.parse(res.body);
+  assert.equal(reply.success, true);
+  assert.equal(reply.status, "delivered");
+  const got = await observer.waitFor((m) => m.nick === "json-bot");
+  assert.equal(got.room, room1);
+  assert.equal(
+    got.body,
+    `{
+  "title": "Disk almost full",
+  "host": {
+    "name": "db1",
+    "tags": [
+      "prod",
+      "eu"
+    ],
+    "load": [
+      0.5,
+      1,
+      -2.25
+    ]
+  },
+  "ok": false,
+  "none": null,
+  "unicode": "\\u00e9 \\u65e5\\u672c \\ud83d\\ude00",
+  "empty": {
+    "list": [],
+    "map": {}
+  }
+}`,
+  );
+});
+
+test("MESSAGE_FORMAT=yaml: 2-space YAML with Unicode kept", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `ytok:${room2}:yaml-bot`, MESSAGE_FORMAT: "yaml" });
+  const res = await postJson(g, "ytok", NESTED);
+  assert.equal(res.status, 200, res.body);
+  const got = await observer.waitFor((m) => m.nick === "yaml-bot");
+  assert.equal(got.room, room2);
+  assert.equal(
+    got.body,
+    `title: Disk almost full
+host:
+  name: db1
+  tags:
+    - prod
+    - eu
+  load:
+    - 0.5
+    - 1
+    - -2.25
+ok: false
+none: null
+unicode: é 日本 😀
+empty:
+  list: []
+  map: {}`,
+  );
+  assert.deepEqual(parseYaml(got.body), NESTED, "the YAML loads back to the posted data");
+});
+
+test("three tokens, two rooms, two nicks in one room: each message under its own nick", async () => {
+  const g = await gateway({
+    KNOWN_ROOMS: `tok1:${room1}:nick1 tok2:${room2}:nick2 tok3:${room1}:nick3`,
+  });
+  for (const [token, text] of [
+    ["tok1", "one"],
+    ["tok2", "two"],
+    ["tok3", "three"],
+  ] as const) {
+    const res = await httpPost(`${g.url}/post/${token}`, text, { "content-type": "text/plain" });
+    assert.equal(res.status, 200, res.body);
+  }
+  const seen = await Promise.all(
+    ["one", "two", "three"].map((body) => observer.waitFor((m) => m.body === body)),
+  );
+  assert.deepEqual(
+    seen.map((m) => [m.room, m.nick, m.body]),
+    [
+      [room1, "nick1", "one"],
+      [room2, "nick2", "two"],
+      [room1, "nick3", "three"],
+    ],
+  );
+});
+
+test("an unknown token gets 404 Token mismatch and sends nothing", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `good:${room1}:guard` });
+  const before = observer.messages.length;
+  const res = await postJson(g, "bad", { text: "should not arrive" });
+  assert.equal(res.status, 404);
+  assert.equal(res.body, '{"error":"404 Not Found: Token mismatch"}');
+  const ok = await httpPost(`${g.url}/post/good`, "after the 404", {
+    "content-type": "text/plain",
+  });
+  assert.equal(ok.status, 200);
+  await observer.waitFor((m) => m.body === "after the 404");
+  assert.deepEqual(
+    observer.messages.slice(before).map((m) => m.body),
+    ["after the 404"],
+  );
+});
+
+test("direct TLS to an address still verifies the certificate against the XMPP domain", async () => {
+  const g = await gateway({
+    KNOWN_ROOMS: `dtok:${room2}:direct-bot`,
+    XMPP_TLS: "direct",
+    XMPP_PORT: String(server.directTlsPort),
+  });
+  const res = await httpPost(`${g.url}/post/dtok`, "over direct TLS", {
+    "content-type": "text/plain",
+  });
+  assert.equal(res.status, 200, res.body);
+  const got = await observer.waitFor((m) => m.body === "over direct TLS");
+  assert.equal(got.nick, "direct-bot");
+});
