@@ -1,23 +1,8 @@
 #!/usr/bin/env node
-// The xmpp-msg-gw executable. The sources are TypeScript run by Node's own type
-// stripping (on by default from Node 22.18; older 22.x need the flag, so re-run with it).
-import { spawn } from "node:child_process";
+// The xmpp-msg-gw executable.
+import { rerunIfNeeded } from "./node-runtime.js";
 
-if (!process.features.typescript) {
-  const child = spawn(
-    process.execPath,
-    [
-      "--experimental-strip-types",
-      "--disable-warning=ExperimentalWarning",
-      import.meta.filename,
-      ...process.argv.slice(2),
-    ],
-    { stdio: "inherit" },
-  );
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"])
-    process.on(signal, () => child.kill(signal));
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
-} else {
+if (!rerunIfNeeded(import.meta.filename ?? new URL(import.meta.url).pathname)) {
   const { runCli } = await import("../src/cli/index.ts");
   try {
     const code = await runCli(process.argv.slice(2), process.env);

@@ -140,6 +140,22 @@ test("bad JSON is a 400 that says where; unsupported types are a 415 listing the
   assert.match(xml.json().error, /application\/json, text\/plain/);
 });
 
+test("a body over the limit is a 413 that states the limit", async () => {
+  const { app, got } = setup();
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "text/plain" },
+    payload: "x".repeat(1024 * 1024 + 1),
+  });
+  assert.equal(res.statusCode, 413);
+  assert.match(
+    res.json().error,
+    /^413 Payload Too Large: the body is larger than the limit of 1048576 bytes/,
+  );
+  assert.equal(got.length, 0);
+});
+
 test("an unavailable XMPP side is a 503 with Retry-After", async () => {
   const { app } = setup(async () => {
     throw new GatewayError("UNAVAILABLE", "not connected", { retryAfter: 5 });

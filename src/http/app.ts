@@ -50,11 +50,12 @@ export function tokenOf(req: FastifyRequest): string | undefined {
 
 /** Builds the Fastify app (not listening). */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const bodyLimit = deps.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Fastify's request lines carry the URL, and the URL carries the token.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    bodyLimit,
     // Slow clients must not hold sockets for ever.
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
@@ -92,7 +93,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.setErrorHandler((err, req, reply) => {
-    const r = toReply(err);
+    const r = toReply(err, bodyLimit);
     if (r.status >= 500) req.log.error({ err, route: req.gwRoute?.name }, r.body.error);
     return reply.code(r.status).headers(r.headers).send(r.body);
   });

@@ -30,7 +30,10 @@ export interface ErrorReply {
 export const SUPPORTED_TYPES = ["application/json", "text/plain"];
 
 /** Turns Fastify's own errors (body parsing, limits, routing) into GatewayErrors. */
-function fromFastify(err: { code?: string; message: string; statusCode?: number }): GatewayError {
+function fromFastify(
+  err: { code?: string; message: string; statusCode?: number },
+  limit: number,
+): GatewayError {
   switch (err.code) {
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return new GatewayError(
@@ -38,7 +41,10 @@ function fromFastify(err: { code?: string; message: string; statusCode?: number 
         `Content-Type not supported; use one of ${SUPPORTED_TYPES.join(", ")}`,
       );
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new GatewayError("PAYLOAD_TOO_LARGE", err.message);
+      return new GatewayError(
+        "PAYLOAD_TOO_LARGE",
+        `the body is larger than the limit of ${limit} bytes`,
+      );
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return new GatewayError("BAD_REQUEST", "the body is empty but Content-Type says JSON");
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
@@ -53,11 +59,11 @@ function fromFastify(err: { code?: string; message: string; statusCode?: number 
 }
 
 /** Maps any error to the reply the caller gets; 5xx only for the gateway's own trouble. */
-export function toReply(err: unknown): ErrorReply {
+export function toReply(err: unknown, bodyLimit = 1024 * 1024): ErrorReply {
   const g =
     err instanceof GatewayError
       ? err
-      : fromFastify(err as { code?: string; message: string; statusCode?: number });
+      : fromFastify(err as { code?: string; message: string; statusCode?: number }, bodyLimit);
   const status = STATUS[g.code];
   const headers: Record<string, string> = {};
   if (g.retryAfter !== undefined) headers["retry-after"] = String(g.retryAfter);
