@@ -274,7 +274,7 @@ function streamProbe(port: number): Promise<boolean> {
     });
     socket.on("data", (chunk) => {
       data += chunk.toString("utf8");
-      if (data.includes("starttls")) done(true);
+      if (data.includes("stream:features")) done(true);
       else if (data.includes("stream:error")) done(false);
     });
   });

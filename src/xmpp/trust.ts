@@ -23,6 +23,8 @@ export function pemCertificates(pem: string, file: string): string[] {
 
 /** Makes TLS trust the default roots, the system store and the CAs in `caFile`, if given. */
 export function configureTrust(caFile: string | undefined): void {
+  // Never below TLS 1.2, whatever command-line flags (--tls-min-v1.0) said.
+  if (tls.DEFAULT_MIN_VERSION !== "TLSv1.3") tls.DEFAULT_MIN_VERSION = "TLSv1.2";
   const api = tls as CaApi;
   if (!api.setDefaultCACertificates || !api.getCACertificates) {
     if (caFile === undefined) return; // Node's defaults stand
