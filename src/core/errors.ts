@@ -13,6 +13,9 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "NOT_FOUND"
   | "UNAVAILABLE"
+  | "SPOOL_FULL"
+  | "SHUTTING_DOWN"
+  | "RATE_LIMITED"
   | "DELIVERY_REFUSED"
   | "INTERNAL";
 
