@@ -1,6 +1,7 @@
 /**
- * Composition root of `serve`: load config → trust → logger → XMPP sessions →
- * delivery → HTTP; SIGTERM/SIGINT → ordered stop.
+ * Composition root of `serve`: load config → trust → logger → spool → XMPP sessions →
+ * delivery loop → HTTP. SIGTERM/SIGINT → stop accepting (503), let in-flight messages
+ * be confirmed for a grace period, leave the rooms, close the stream and the spool.
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -8,9 +9,13 @@ import type { Env } from "./config/env-file.ts";
 import { type Config, loadConfig } from "./config/index.ts";
 import { renderPost } from "./core/render/index.ts";
 import { buildRouteTable } from "./core/routes.ts";
-import { createDelivery } from "./delivery/index.ts";
+import { createAccept } from "./delivery/accept.ts";
+import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
 import { buildApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
+import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
+import type { Spool } from "./spool/types.ts";
+import type { ConnectionTiming } from "./xmpp/connection.ts";
 import { createSessionPool, type SessionPool } from "./xmpp/pool.ts";
 import { configureTrust } from "./xmpp/trust.ts";
 
@@ -19,39 +24,95 @@ export interface Gateway {
   readonly config: Config;
   readonly app: FastifyInstance;
   readonly pool: SessionPool;
+  readonly spool: Spool;
+  readonly loop: DeliveryLoop;
   /** The address HTTP listens on, e.g. `http://127.0.0.1:10080`. */
   readonly url: string;
+  /** Ordered, graceful stop; resolves when everything is closed. */
   stop(): Promise<void>;
 }
 
+/** Test seams: a logger and faster XMPP timing. */
+export interface GatewayOptions {
+  log?: Logger;
+  timing?: ConnectionTiming;
+  selfPingMs?: number;
+}
+
+/** How often the spool is scanned for work that arrived from elsewhere (`spool retry`). */
+const SCAN_INTERVAL_MS = 5000;
+
 /** Starts the gateway from an environment; throws ConfigError on a bad configuration. */
-export async function startGateway(env: Env, opts: { log?: Logger } = {}): Promise<Gateway> {
+export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise<Gateway> {
   const config = loadConfig(env);
   configureTrust(config.xmpp.caFile);
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
-  const pool = createSessionPool({ settings: config.xmpp, routes: config.routes, log: xmppLog });
-  const accept = createDelivery({
-    sessions: pool.sessions,
+  const spool = openSqliteSpool({ path: spoolPath(config.dataDir), limits: config.spool });
+  let loop: DeliveryLoop | undefined;
+  const pool = createSessionPool({
+    settings: config.xmpp,
+    routes: config.routes,
+    log: xmppLog,
+    timing: opts.timing,
+    selfPingMs: opts.selfPingMs,
+    unconfirmed: (room, nick) => loop?.unconfirmed({ room, nick }),
+  });
+  loop = createDeliveryLoop({ spool, sessions: pool.sessions, log, ttlMs: config.messageTtlMs });
+  let shuttingDown = false;
+  const accept = createAccept({
+    spool,
+    loop,
     render: renderPost,
     waitMs: config.deliveryWaitMs,
-    log,
+    isShuttingDown: () => shuttingDown,
   });
-  const app = buildApp({ routes: buildRouteTable(config.routes), accept, log });
+  const app = buildApp({
+    routes: buildRouteTable(config.routes),
+    accept,
+    log,
+    readiness: () => ({ ...pool.readiness(), spool: spool.stats() }),
+  });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
+  const backlog = spool.stats();
   log.info(
-    { url, routes: config.routes.map((r) => r.name), jid: config.xmpp.jid },
-    `listening on ${url}; ${config.routes.length} route(s)`,
+    {
+      url,
+      routes: config.routes.map((r) => r.name),
+      jid: config.xmpp.jid,
+      spooled: backlog.messages,
+    },
+    `listening on ${url}; ${config.routes.length} route(s); ${backlog.messages} message(s) waiting in the spool`,
   );
   await pool.start();
+  loop.scan();
+  const scanner = setInterval(() => loop.scan(), SCAN_INTERVAL_MS);
+  scanner.unref();
   return {
     config,
     app,
     pool,
+    spool,
+    loop,
     url,
     async stop() {
+      shuttingDown = true;
+      clearInterval(scanner);
+      const inFlight = loop.inFlight();
+      if (inFlight > 0)
+        log.info(
+          { inFlight },
+          `waiting up to ${config.shutdownGraceMs} ms for ${inFlight} confirmation(s)`,
+        );
+      await loop.drain(config.shutdownGraceMs);
       await app.close();
       await pool.stop();
+      const left = spool.stats().messages;
+      await spool.close();
+      log.info(
+        { spooled: left },
+        `stopped; ${left} message(s) stay in the spool for the next start`,
+      );
     },
   };
 }

@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { withEnvFiles } from "../config/env-file.ts";
 import { ConfigError } from "../config/index.ts";
+import { SPOOL_USAGE } from "./spool.ts";
 
 /** Usage text printed by `--help` and on a usage error. */
 export const USAGE = `Usage: xmpp-msg-gw [command] [options]
@@ -18,6 +19,7 @@ Commands:
   token              print a new random token for KNOWN_ROOMS
   demo               start a throwaway local Prosody and a gateway, post a sample
                      message and show it arriving (--once: exit after it arrived)
+${SPOOL_USAGE}
 
 Settings come from the environment, then ./.env, then ./.pyenv (see README.md).
 -j and -p default to JID_FROM_USER and JID_FROM_PASS.`;
@@ -33,6 +35,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv): P
       room: { type: "string", short: "r" },
       nick: { type: "string", short: "n" },
       once: { type: "boolean" },
+      all: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -65,6 +68,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv): P
       case "demo": {
         const { demo } = await import("./demo.ts");
         return await demo({ once: values.once === true });
+      }
+      case "spool": {
+        const { spool } = await import("./spool.ts");
+        return await spool(fullEnv, values, rest);
       }
       default:
         process.stderr.write(`xmpp-msg-gw: unknown command "${command}"\n\n${USAGE}\n`);

@@ -2,6 +2,7 @@
  * `xmpp-msg-gw send`: what the old `xmpp_client.py -j -p -r -n "text"` did, but it
  * exits 0 only once the room has reflected the message back.
  */
+import { randomUUID } from "node:crypto";
 import { text as readAll } from "node:stream/consumers";
 import type { Env } from "../config/env-file.ts";
 import { createLogger } from "../log.ts";
@@ -21,7 +22,7 @@ export async function send(env: Env, flags: ClientFlags, words: string[]): Promi
   const session = createSession({ settings, nick, rooms: [room], log });
   try {
     await session.start();
-    await session.sendToRoom(room, text);
+    await session.send(room, randomUUID(), text);
     return 0;
   } catch (err) {
     process.stderr.write(`xmpp-msg-gw send: ${(err as Error).message}\n`);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { withEnvFiles } from "./env-file.ts";
-import { ConfigError, loadConfig, loadXmppSettings } from "./index.ts";
+import { ConfigError, loadConfig, loadSpoolSettings, loadXmppSettings } from "./index.ts";
 
 const base = {
   JID_FROM_USER: "bot@example.org",
@@ -137,4 +137,50 @@ test("defaults: STARTTLS, DNS SRV, port 10080 on all interfaces, json", () => {
   assert.equal(c.http.port, 10080);
   assert.equal(c.format, "json");
   assert.equal(c.dataDir, "./data");
+});
+
+test("spool limits and MESSAGE_TTL default to 100000 messages, 256 MiB and 24 hours", () => {
+  const c = loadConfig(base);
+  assert.deepEqual(c.spool, { maxMessages: 100_000, maxBytes: 256 * 1024 * 1024 });
+  assert.equal(c.messageTtlMs, 24 * 3600 * 1000);
+  assert.ok(Object.isFrozen(c.spool));
+});
+
+test("SPOOL_MAX_MESSAGES and SPOOL_MAX_BYTES take whole numbers", () => {
+  const c = loadConfig({ ...base, SPOOL_MAX_MESSAGES: "500", SPOOL_MAX_BYTES: " 1048576 " });
+  assert.deepEqual(c.spool, { maxMessages: 500, maxBytes: 1_048_576 });
+  const issues = issuesOf(() =>
+    loadConfig({ ...base, SPOOL_MAX_MESSAGES: "0", SPOOL_MAX_BYTES: "256MB" }),
+  );
+  const by = Object.fromEntries(issues.map((i) => [i.setting, i.message]));
+  assert.match(by.SPOOL_MAX_MESSAGES ?? "", /whole number of messages, 1 or more.*\(got "0"\)/);
+  assert.match(by.SPOOL_MAX_BYTES ?? "", /whole number of bytes, 1 or more.*\(got "256MB"\)/);
+  assert.match(
+    issuesOf(() => loadConfig({ ...base, SPOOL_MAX_MESSAGES: "1.5" }))[0]?.message ?? "",
+    /whole number/,
+  );
+});
+
+test("MESSAGE_TTL takes seconds or a duration in s, m, h or d, stored as ms", () => {
+  const ttl = (v: string) => loadConfig({ ...base, MESSAGE_TTL: v }).messageTtlMs;
+  assert.equal(ttl("3600"), 3_600_000);
+  assert.equal(ttl("90s"), 90_000);
+  assert.equal(ttl("15m"), 900_000);
+  assert.equal(ttl("24H"), 86_400_000);
+  assert.equal(ttl("7d"), 7 * 86_400_000);
+  for (const bad of ["1.5h", "-5", "10 minutes", "1h30m", "0", "0s", "366d"]) {
+    const issues = issuesOf(() => loadConfig({ ...base, MESSAGE_TTL: bad }));
+    assert.equal(issues[0]?.setting, "MESSAGE_TTL", bad);
+    assert.match(issues[0]?.message ?? "", /expected/, bad);
+    assert.match(issues[0]?.message ?? "", new RegExp(`\\(got "${bad}"\\)`), bad);
+  }
+});
+
+test("the spool command's settings need no XMPP account", () => {
+  assert.deepEqual(loadSpoolSettings({}), {
+    dataDir: "./data",
+    spool: { maxMessages: 100_000, maxBytes: 256 * 1024 * 1024 },
+  });
+  assert.equal(loadSpoolSettings({ DATA_DIR: "/var/lib/gw" }).dataDir, "/var/lib/gw");
+  assert.throws(() => loadSpoolSettings({ SPOOL_MAX_BYTES: "lots" }), ConfigError);
 });

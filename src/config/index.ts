@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { GatewayError } from "../core/errors.ts";
 import { FORMATS, type Format, type Route } from "../core/routes.ts";
+import type { SpoolLimits } from "../spool/types.ts";
 import type { Env } from "./env-file.ts";
 import { parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
 
@@ -43,6 +44,18 @@ export interface Config {
   readonly dataDir: string;
   /** How long a request waits for the room to confirm before replying 202. */
   readonly deliveryWaitMs: number;
+  /** Capacity of the spool (`SPOOL_MAX_MESSAGES`, `SPOOL_MAX_BYTES`). */
+  readonly spool: SpoolLimits;
+  /** How long a message may wait for delivery before it is dead-lettered (`MESSAGE_TTL`). */
+  readonly messageTtlMs: number;
+  /** How long SIGTERM waits for in-flight confirmations before closing the streams. */
+  readonly shutdownGraceMs: number;
+}
+
+/** What the `spool` command needs: where the spool is and its limits. */
+export interface SpoolSettings {
+  readonly dataDir: string;
+  readonly spool: SpoolLimits;
 }
 
 /** A configuration that cannot work; `issues` names each bad setting. */
@@ -106,7 +119,45 @@ const xmppSchema = z.object({
   XMPP_LOG_LEVEL: logLevel("warn"),
 });
 
-const serveSchema = xmppSchema.extend({
+const count = (what: string, fallback: number, example: string) => {
+  const error = { error: `expected a whole number of ${what}, 1 or more, e.g. ${example}` };
+  return z.coerce
+    .number(error)
+    .int(error)
+    .min(1, error)
+    .max(Number.MAX_SAFE_INTEGER, error)
+    .default(fallback);
+};
+
+const DAY_MS = 86_400_000;
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
+const DURATION_ERROR = "expected seconds (e.g. 3600) or a duration like 90s, 15m, 24h or 7d";
+const MAX_TTL_DAYS = 365;
+
+/** Seconds as a plain integer, or an integer with one unit: s, m, h, d. */
+const duration = (fallbackMs: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+[smhd]?$/i, { error: DURATION_ERROR })
+    .transform((s) => {
+      const unit = s.at(-1)?.toLowerCase() ?? "";
+      const scale = DURATION_UNITS[unit];
+      return scale === undefined ? Number(s) * 1000 : Number(s.slice(0, -1)) * scale;
+    })
+    .refine((ms) => ms > 0, { error: `${DURATION_ERROR}; 0 is not allowed` })
+    .refine((ms) => ms <= MAX_TTL_DAYS * DAY_MS, {
+      error: `expected at most ${MAX_TTL_DAYS}d`,
+    })
+    .default(fallbackMs);
+
+const spoolSchema = z.object({
+  DATA_DIR: z.string().default("./data"),
+  SPOOL_MAX_MESSAGES: count("messages", 100_000, "100000"),
+  SPOOL_MAX_BYTES: count("bytes", 256 * 1024 * 1024, "268435456 (256 MiB)"),
+});
+
+const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
   KNOWN_ROOMS: z.string({
     error: "is required: routes like token:room@conference.example.org:nick, space-separated",
   }),
@@ -123,7 +174,13 @@ const serveSchema = xmppSchema.extend({
     .min(0, { error: "expected a port number from 0 (any free port) to 65535" })
     .max(65535, { error: "expected a port number from 0 (any free port) to 65535" })
     .default(10080),
-  DATA_DIR: z.string().default("./data"),
+  MESSAGE_TTL: duration(DAY_MS),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number({ error: "expected milliseconds, 0 or more" })
+    .int({ error: "expected whole milliseconds" })
+    .min(0, { error: "expected milliseconds, 0 or more" })
+    .max(600_000, { error: "expected at most 600000 (ten minutes)" })
+    .default(10_000),
   DELIVERY_WAIT_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })
     .int({ error: "expected whole milliseconds" })
@@ -218,6 +275,21 @@ export function loadConfig(env: Env): Config {
     logLevel: s.LOG_LEVEL,
     dataDir: s.DATA_DIR,
     deliveryWaitMs: s.DELIVERY_WAIT_MS,
+    spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
+    messageTtlMs: s.MESSAGE_TTL,
+    shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+  });
+}
+
+/** Parses the spool settings alone (for the `spool` command); throws ConfigError. */
+export function loadSpoolSettings(env: Env): SpoolSettings {
+  const { env: flat } = resolveSecrets(env);
+  const parsed = spoolSchema.safeParse(flat);
+  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, flat));
+  const s = parsed.data;
+  return deepFreeze({
+    dataDir: s.DATA_DIR,
+    spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
   });
 }
 

@@ -41,3 +41,31 @@ export class GatewayError extends Error {
 export function isCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof GatewayError && err.code === code;
 }
+
+/**
+ * Why one message could not be delivered, as classified by the XMPP adapter: the
+ * delivery loop alone decides what to do about it (retry later, or dead-letter).
+ */
+export class DeliveryError extends Error {
+  /** True when retrying cannot help (RFC 6120 §8.3.2 types cancel, auth, modify). */
+  readonly permanent: boolean;
+  /** The stanza error condition, e.g. `forbidden`, or `connection-lost`. */
+  readonly condition: string;
+
+  constructor(message: string, opts: { permanent: boolean; condition: string }) {
+    super(message);
+    this.name = "DeliveryError";
+    this.permanent = opts.permanent;
+    this.condition = opts.condition;
+  }
+}
+
+/**
+ * RFC 6120 §8.3.2: `wait` means try again later; `cancel`, `auth` and `modify` mean
+ * this stanza will not succeed as it is. `not-acceptable` from a room means we are no
+ * longer an occupant (XEP-0410 §3), which rejoining fixes: retryable.
+ */
+export function isPermanentStanzaError(type: string, condition: string): boolean {
+  if (condition === "not-acceptable" || condition === "remote-server-timeout") return false;
+  return type === "cancel" || type === "auth" || type === "modify";
+}

@@ -34,6 +34,10 @@ export interface ProsodyServer {
   register(user: string, password: string): Promise<void>;
   /** Stops and starts Prosody on the same ports and data, to test outages and reconnects. */
   restart(): Promise<void>;
+  /** Takes Prosody down (SIGKILL with `crash`, else SIGTERM) and keeps its data for `start`. */
+  down(opts?: { crash?: boolean }): Promise<void>;
+  /** Starts Prosody again after `down`, on the same ports and data. */
+  start(): Promise<void>;
   /** SIGTERM, SIGKILL after a bounded wait, then removes the temp dir; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -135,7 +139,13 @@ async function startIn(
     logFile: file("prosody.log"),
     register,
     async restart() {
-      await proc.stop();
+      await server.down();
+      await server.start();
+    },
+    async down(o = {}) {
+      await proc.stop(o.crash ? "SIGKILL" : "SIGTERM");
+    },
+    async start() {
       proc = await launch(prosody, configFile, dir, c2sPort);
       server.pid = proc.pid;
     },
@@ -199,7 +209,7 @@ Component "${MUC_DOMAIN}" "muc"
 /** One Prosody process: its PID and a bounded way to end it. */
 interface Launched {
   pid: number;
-  stop(): Promise<void>;
+  stop(sig?: NodeJS.Signals): Promise<void>;
 }
 
 /** Spawns Prosody in the foreground and resolves once it serves `localhost` on c2sPort. */
@@ -232,9 +242,9 @@ async function launch(
   installExitHooks();
   // A test that forgets stop() must not hang the runner; the exit hook still kills Prosody.
   proc.unref();
-  const stop = async (): Promise<void> => {
+  const stop = async (sig: NodeJS.Signals = "SIGTERM"): Promise<void> => {
     if (exited) return;
-    signal(pid, "SIGTERM");
+    signal(pid, sig);
     if (await within(exit, STOP_GRACE_MS)) return;
     signal(pid, "SIGKILL");
     await within(exit, STOP_GRACE_MS);

@@ -23,6 +23,8 @@ export interface AppDeps {
   /** Renders and delivers one post; resolves once it is accepted (delivered or queued). */
   accept(route: Route, body: PostBody, opts: { wait: boolean }): Promise<Accepted>;
   readonly log: Logger;
+  /** `/ready`: whether every session is online and every room joined, with details. */
+  readiness?(): { ready: boolean };
   /** Largest request body accepted, in bytes. */
   readonly bodyLimit?: number;
 }
@@ -124,5 +126,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.post("/post/:token", postOpts);
   app.post("/post", postOpts);
   app.get("/health", async () => ({ status: "ok" }));
+  app.get("/ready", async (_req, reply) => {
+    const r = deps.readiness?.() ?? { ready: true };
+    return reply.code(r.ready ? 200 : 503).send(r);
+  });
   return app;
 }

@@ -86,7 +86,12 @@ declare module "@xmpp/client" {
     send(element: Element): Promise<void>;
     sendMany(elements: Element[]): Promise<void>;
     socketParameters(service: string): Record<string, unknown> | undefined;
-    reconnect: EventEmitter & { delay: number; stop(): void; start(): void };
+    reconnect: EventEmitter & {
+      delay: number;
+      stop(): void;
+      start(): void;
+      reconnect(): Promise<void>;
+    };
     streamManagement: StreamManagement;
     iqCaller: { request(stanza: Element, timeout?: number): Promise<Element> };
   }

@@ -4,19 +4,24 @@
  * reports itself ready once XEP-0198 stream management is settled.
  */
 import { EventEmitter, once } from "node:events";
-import { type Client, client } from "@xmpp/client";
+import { type Client, client, xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
 
 /** XEP-0198 namespace. */
 const NS_SM = "urn:xmpp:sm:3";
 
 /** What a connection reports to its owner. */
 export interface ConnectionEvents {
-  /** The stream is authenticated, bound and (where offered) stream management enabled. */
-  ready: [];
-  /** The stream is gone; xmpp.js reconnects by itself. */
+  /**
+   * The stream is authenticated, bound and (where offered) stream management enabled.
+   * `resumed` is true when XEP-0198 resumed the previous session: room membership and
+   * unacknowledged stanzas survived, so nothing must be rejoined or resent.
+   */
+  ready: [resumed: boolean];
+  /** The stream is gone; the connection reconnects by itself with backoff. */
   down: [reason: string];
   stanza: [stanza: Element];
 }
@@ -25,14 +30,36 @@ export interface ConnectionEvents {
 export interface Connection extends EventEmitter<ConnectionEvents> {
   /** True between `ready` and `down`. */
   readonly ready: boolean;
+  /** The last connection problem, in words an operator can act on. */
+  readonly lastError: string | undefined;
   send(stanza: Element): Promise<void>;
   /** Sends an iq and resolves with the result (rejects on error or timeout). */
   request(iq: Element, timeoutMs?: number): Promise<Element>;
-  /** Connects; resolves at the first `ready`, rejects if the first attempt fails. */
+  /** Connects; resolves at the first `ready`, rejects if this first attempt fails. */
   start(): Promise<void>;
+  /** Drops the stream (e.g. when it is found dead); reconnection follows with backoff. */
+  drop(reason: string): void;
   /** Closes the stream and stops reconnecting. */
   stop(): Promise<void>;
 }
+
+/** Timing of reconnects and liveness checks, injectable so tests can be fast and exact. */
+export interface ConnectionTiming {
+  readonly backoff: BackoffOptions;
+  readonly random: () => number;
+  /** Interval of XEP-0199 pings when stream management is not available. */
+  readonly pingIntervalMs: number;
+  /** A ping or stream-management ack not answered within this drops the stream. */
+  readonly pingTimeoutMs: number;
+}
+
+/** Defaults: reconnect after 1 s doubling to 60 s; ping every 30 s, dead after 20 s. */
+export const DEFAULT_TIMING: ConnectionTiming = {
+  backoff: DEFAULT_BACKOFF,
+  random: Math.random,
+  pingIntervalMs: 30_000,
+  pingTimeoutMs: 20_000,
+};
 
 /** Which service URI to connect to: `XMPP_HOST`/`XMPP_PORT` override DNS SRV. */
 export function serviceUri(s: XmppSettings): string {
@@ -64,6 +91,7 @@ export function createConnection(
   settings: XmppSettings,
   resource: string,
   log: Logger,
+  timing: ConnectionTiming = DEFAULT_TIMING,
 ): Connection {
   const [local] = settings.jid.split("@");
   const xmpp: Client = client({
@@ -84,6 +112,11 @@ export function createConnection(
       await authenticate({ username: local ?? "", password: settings.password }, mechanism);
     },
   });
+  // Reconnection is ours (jittered backoff); xmpp.js's fixed one-second loop is detached.
+  xmpp.reconnect.stop();
+  // XEP-0198 §5: ask for acks; a stream that does not answer in time is dead.
+  xmpp.streamManagement.timeout = timing.pingTimeoutMs;
+  xmpp.streamManagement.requestAckInterval = timing.pingIntervalMs;
 
   // Direct TLS: verify the certificate against the XMPP domain even when XMPP_HOST is
   // an address (XEP-0368 §2), and never accept less than TLS 1.2.
@@ -99,13 +132,61 @@ export function createConnection(
   const events = new EventEmitter<ConnectionEvents>();
   let ready = false;
   let smOffered = false;
-  let lastError: unknown;
-  let reconnecting = true; // xmpp.js's reconnect module starts attached
+  let lastError: string | undefined;
+  let running = false; // between start() and stop(): reconnect when the stream drops
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
 
-  const becomeReady = () => {
+  const becomeReady = (resumed: boolean) => {
     if (ready) return;
     ready = true;
-    events.emit("ready");
+    attempt = 0;
+    lastError = undefined;
+    events.emit("ready", resumed);
+    if (!xmpp.streamManagement.enabled) schedulePing();
+  };
+
+  // XEP-0199: without stream management, a server ping is the only liveness check.
+  const schedulePing = () => {
+    clearTimeout(pingTimer);
+    pingTimer = setTimeout(async () => {
+      if (!ready || xmpp.streamManagement.enabled) return;
+      try {
+        await xmpp.iqCaller.request(
+          xml("iq", { type: "get", to: settings.domain }, xml("ping", { xmlns: "urn:xmpp:ping" })),
+          timing.pingTimeoutMs,
+        );
+        schedulePing();
+      } catch (err) {
+        // An error reply still proves the stream alive; only silence means dead.
+        if ((err as { name?: string }).name === "StanzaError") schedulePing();
+        else drop(`no answer to ping within ${timing.pingTimeoutMs} ms`);
+      }
+    }, timing.pingIntervalMs);
+  };
+
+  const scheduleReconnect = () => {
+    if (!running || reconnectTimer) return;
+    const delay = backoffDelay(attempt++, timing.random, timing.backoff);
+    log.info({ delayMs: delay, attempt }, `reconnecting to ${settings.domain} in ${delay} ms`);
+    reconnectTimer = setTimeout(async () => {
+      reconnectTimer = undefined;
+      if (!running) return;
+      try {
+        // connect + open: stream features resume the XEP-0198 session where possible.
+        await xmpp.reconnect.reconnect();
+      } catch (err) {
+        lastError = describeConnectError(err, settings);
+        if (xmpp.status === "disconnect" || xmpp.status === "offline") scheduleReconnect();
+        else xmpp.disconnect().catch(() => scheduleReconnect());
+      }
+    }, delay);
+  };
+
+  const drop = (reason: string) => {
+    log.warn({ reason }, `dropping the stream to ${settings.domain}: ${reason}`);
+    xmpp.disconnect().catch(() => {});
   };
 
   xmpp.on("nonza", (el: Element) => {
@@ -113,25 +194,29 @@ export function createConnection(
       smOffered = true;
     }
     // XEP-0198 §3: sending before <enabled/> makes Prosody drop the stream.
-    if ((el.is("enabled", NS_SM) || el.is("failed", NS_SM)) && xmpp.status === "online")
-      becomeReady();
+    if ((el.is("enabled", NS_SM) || el.is("failed", NS_SM)) && xmpp.status === "online") {
+      becomeReady(false);
+    }
   });
   xmpp.on("online", () => {
-    if (!smOffered || xmpp.streamManagement.enabled) becomeReady();
+    if (!smOffered || xmpp.streamManagement.enabled) becomeReady(false);
   });
+  xmpp.streamManagement.on("resumed", () => becomeReady(true));
   xmpp.on("status", (status: string) => {
     log.debug({ status }, "xmpp status");
     if (status === "disconnect" || status === "offline") {
       smOffered = false;
+      clearTimeout(pingTimer);
       if (ready) {
         ready = false;
         events.emit("down", status);
       }
+      if (status === "disconnect") scheduleReconnect();
     }
   });
   xmpp.on("error", (err: unknown) => {
-    lastError = err;
-    log.warn({ err: describeConnectError(err, settings) }, "xmpp connection error");
+    lastError = describeConnectError(err, settings);
+    log.warn({ err: lastError }, "xmpp connection error");
   });
   xmpp.on("stanza", (stanza: Element) => events.emit("stanza", stanza));
   if (log.isLevelEnabled("trace")) {
@@ -141,33 +226,37 @@ export function createConnection(
     xmpp.on("element", (el: Element) => secret(el) || log.trace({ in: el.toString() }, "xmpp in"));
   }
 
-  // A getter, not a value: Object.assign would copy `ready` once and freeze it.
+  // Getters, not values: Object.assign would copy them once.
   Object.defineProperty(events, "ready", { get: () => ready, enumerable: true });
-  return Object.assign(events as EventEmitter<ConnectionEvents> & { readonly ready: boolean }, {
-    send: (stanza: Element) => xmpp.send(stanza),
-    request: (iq: Element, timeoutMs = 10_000) => xmpp.iqCaller.request(iq, timeoutMs),
-    async start() {
-      const first = once(events, "ready");
-      if (!reconnecting) {
-        xmpp.reconnect.start();
-        reconnecting = true;
-      }
-      try {
-        await xmpp.start();
-      } catch (err) {
-        // The caller decides when to try again; xmpp.js must not race it.
-        xmpp.reconnect.stop();
-        reconnecting = false;
+  Object.defineProperty(events, "lastError", { get: () => lastError, enumerable: true });
+  return Object.assign(
+    events as EventEmitter<ConnectionEvents> & {
+      readonly ready: boolean;
+      readonly lastError: string | undefined;
+    },
+    {
+      send: (stanza: Element) => xmpp.send(stanza),
+      request: (iq: Element, timeoutMs = 10_000) => xmpp.iqCaller.request(iq, timeoutMs),
+      drop,
+      async start() {
+        const first = once(events, "ready");
+        try {
+          await xmpp.start();
+        } catch (err) {
+          lastError = describeConnectError(lastError ?? err, settings);
+          await xmpp.stop().catch(() => {});
+          throw new Error(lastError, { cause: err });
+        }
+        await first;
+        running = true;
+      },
+      async stop() {
+        running = false;
+        clearTimeout(reconnectTimer);
+        clearTimeout(pingTimer);
+        ready = false;
         await xmpp.stop().catch(() => {});
-        throw new Error(describeConnectError(lastError ?? err, settings), { cause: err });
-      }
-      await first;
+      },
     },
-    async stop() {
-      xmpp.reconnect.stop();
-      reconnecting = false;
-      ready = false;
-      await xmpp.stop().catch(() => {});
-    },
-  });
+  );
 }

@@ -1,13 +1,14 @@
 /**
  * The sender sessions of a configuration: one per distinct nick, each joined to the
- * rooms it sends to. Starting never blocks the gateway: a session that cannot connect
- * keeps trying with jittered backoff while HTTP answers 503 for its rooms.
+ * rooms it sends to. Starting never blocks the gateway: a session whose first connection
+ * fails keeps trying with jittered backoff (later drops reconnect by themselves).
  */
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
 import { backoffDelay } from "../core/backoff.ts";
 import type { Route } from "../core/routes.ts";
-import { createSession, type Session } from "./session.ts";
+import type { ConnectionTiming } from "./connection.ts";
+import { createSession, type Session, type Unconfirmed } from "./session.ts";
 
 /** All sessions of the gateway, by nick. */
 export interface SessionPool {
@@ -15,6 +16,19 @@ export interface SessionPool {
   /** Starts every session; resolves when each is online or has failed its first attempt. */
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Every session online and every room joined, with the details `/ready` shows. */
+  readiness(): Readiness;
+}
+
+/** What `/ready` reports. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly sessions: Array<{
+    nick: string;
+    online: boolean;
+    lastError: string | null;
+    rooms: Array<{ room: string; state: string; lastError: string | null }>;
+  }>;
 }
 
 /** Groups route targets by nick and creates one session per nick. */
@@ -22,7 +36,10 @@ export function createSessionPool(deps: {
   settings: XmppSettings;
   routes: readonly Route[];
   log: Logger;
+  timing?: ConnectionTiming;
+  selfPingMs?: number;
   random?: () => number;
+  unconfirmed?: (room: string, nick: string) => Unconfirmed | undefined;
 }): SessionPool {
   const roomsByNick = new Map<string, Set<string>>();
   for (const route of deps.routes) {
@@ -41,10 +58,13 @@ export function createSessionPool(deps: {
         nick,
         rooms: [...rooms],
         log: deps.log.child({ nick }),
+        timing: deps.timing,
+        selfPingMs: deps.selfPingMs,
+        unconfirmed: (room) => deps.unconfirmed?.(room, nick),
       }),
     );
   }
-  const random = deps.random ?? Math.random;
+  const random = deps.random ?? deps.timing?.random ?? Math.random;
   let stopped = false;
   const timers = new Set<NodeJS.Timeout>();
 
@@ -52,8 +72,8 @@ export function createSessionPool(deps: {
     try {
       await session.start();
     } catch (err) {
-      if (stopped) return;
-      const delay = backoffDelay(attempt, random);
+      if (stopped || session.online) return; // online: a room refused us; it retries itself
+      const delay = backoffDelay(attempt, random, deps.timing?.backoff);
       deps.log.error(
         { nick: session.nick, retryInMs: delay },
         `XMPP session for ${session.nick} failed: ${(err as Error).message}`,
@@ -76,6 +96,20 @@ export function createSessionPool(deps: {
       stopped = true;
       for (const t of timers) clearTimeout(t);
       await Promise.allSettled([...sessions.values()].map((s) => s.stop()));
+    },
+    readiness() {
+      const list = [...sessions.values()].map((s) => ({
+        nick: s.nick,
+        online: s.online,
+        lastError: s.lastError ?? null,
+        rooms: [...s.rooms.values()].map((r) => ({
+          room: r.room,
+          state: r.phase,
+          lastError: r.lastError ?? null,
+        })),
+      }));
+      const ready = list.every((s) => s.online && s.rooms.every((r) => r.state === "joined"));
+      return { ready, sessions: list };
     },
   };
 }

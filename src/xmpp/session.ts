@@ -1,41 +1,27 @@
 /**
  * One XMPP session per sender nick: a full JID holds one nick per room (XEP-0045 §7.2),
- * so two nicks in the same room need two resources. The session joins its rooms on
- * every new stream and confirms each message by the room's reflection of it.
+ * so two nicks in the same room need two resources. The session keeps its rooms joined
+ * (rejoins after new streams, kicks, bans, destroyed rooms and silent drop-outs) and
+ * confirms each message by the room's reflection of it. It only classifies failures;
+ * the delivery loop decides what to do about them.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
-import { GatewayError } from "../core/errors.ts";
-import { type Connection, createConnection } from "./connection.ts";
+import { backoffDelay } from "../core/backoff.ts";
+import { DeliveryError, isPermanentStanzaError } from "../core/errors.ts";
 import {
-  groupchatMessage,
-  instantRoomIq,
-  joinPresence,
-  leavePresence,
-  messageIds,
-  mucStatusCodes,
-  stanzaError,
-} from "./stanzas.ts";
+  type Connection,
+  type ConnectionTiming,
+  createConnection,
+  DEFAULT_TIMING,
+} from "./connection.ts";
+import { createRoom, type Room, type RoomState } from "./room.ts";
+import { groupchatMessage, leavePresence, messageIds, stanzaError } from "./stanzas.ts";
 
-/** Where a room stands for this session; shown by `/ready` later. */
-export interface RoomState {
-  readonly room: string;
-  joined: boolean;
-  lastError: string | undefined;
-}
-
-interface Pending {
-  readonly room: string;
-  resolve(): void;
-  reject(err: Error): void;
-}
-
-interface Joining {
-  resolve(): void;
-  reject(err: Error): void;
-}
+export type { RoomState } from "./room.ts";
 
 /** A message seen in a room: who said what (XEP-0045 §7.4). */
 export interface RoomMessage {
@@ -45,16 +31,41 @@ export interface RoomMessage {
   readonly id: string | undefined;
 }
 
+/** Unconfirmed messages of a room, for the dedupe check in the history after a rejoin. */
+export interface Unconfirmed {
+  readonly ids: ReadonlySet<string>;
+  /** When the oldest of them was accepted. */
+  readonly since: number;
+}
+
+/** What a session tells the delivery loop. */
+export interface SessionEvents {
+  /** Joined (and history checked): what is pending for the room can go out. */
+  roomReady: [room: string];
+  /** Not an occupant any more: sends in flight have an unknown fate. */
+  roomDown: [room: string, error: DeliveryError];
+  /** An unconfirmed message was found in the room's history after a rejoin. */
+  confirmed: [room: string, id: string];
+}
+
 /** A sender: one connection, one nick, the rooms it speaks in. */
-export interface Session {
+export interface Session extends EventEmitter<SessionEvents> {
   readonly nick: string;
   readonly rooms: ReadonlyMap<string, RoomState>;
+  /** True while the stream is up. */
+  readonly online: boolean;
+  /** The connection's last problem, for `/ready`. */
+  readonly lastError: string | undefined;
   /** True when the stream is up and `room` is joined. */
   canSend(room: string): boolean;
-  /** Connects and joins every room; rejects if the first connection fails. */
+  /** Connects and joins every room; rejects if the first connection or a join fails. */
   start(): Promise<void>;
-  /** Sends `body` to `room` and resolves when the room reflects it back. */
-  sendToRoom(room: string, body: string, id?: string): Promise<void>;
+  /** Sends `body` to `room`; resolves when the room reflects it back, rejects with a DeliveryError. */
+  send(room: string, id: string, body: string): Promise<void>;
+  /** Listens to every incoming stanza (archive results); returns the unsubscribe function. */
+  onStanza(listener: (stanza: Element) => void): () => void;
+  /** Sends an iq on this session's stream (room administration, archive queries). */
+  request(iq: Element, timeoutMs?: number): Promise<Element>;
   /** Leaves the rooms and closes the stream. */
   stop(): Promise<void>;
 }
@@ -64,6 +75,12 @@ export function resourceFor(nick: string): string {
   return `xmpp-msg-gw-${createHash("sha256").update(nick).digest("hex").slice(0, 8)}`;
 }
 
+interface Pending {
+  readonly room: string;
+  resolve(): void;
+  reject(err: DeliveryError): void;
+}
+
 /** Creates a session for `nick` speaking in `rooms`. */
 export function createSession(deps: {
   settings: XmppSettings;
@@ -71,179 +88,189 @@ export function createSession(deps: {
   rooms: readonly string[];
   log: Logger;
   connection?: Connection;
-  /** Called for every groupchat message with a body from one of the rooms (for `watch`). */
+  timing?: ConnectionTiming;
+  /** How often a joined room is self-pinged (XEP-0410); 0 turns it off. */
+  selfPingMs?: number;
+  /** Called for every live groupchat message with a body (for `watch` and tests). */
   onRoomMessage?: (message: RoomMessage) => void;
+  /** The delivery loop's unconfirmed messages of a room, checked against its history. */
+  unconfirmed?: (room: string) => Unconfirmed | undefined;
 }): Session {
   const { settings, nick, log } = deps;
-  const conn = deps.connection ?? createConnection(settings, resourceFor(nick), log);
-  const rooms = new Map<string, RoomState>(
-    deps.rooms.map((room) => [room, { room, joined: false, lastError: undefined }]),
-  );
+  const timing = deps.timing ?? DEFAULT_TIMING;
+  const conn = deps.connection ?? createConnection(settings, resourceFor(nick), log, timing);
+  const events = new EventEmitter<SessionEvents>();
   const pending = new Map<string, Pending>();
   let stopping = false;
-  const joining = new Map<string, Joining>();
 
-  const fromRoomAsMe = (from: string | undefined) => {
-    const slash = from?.indexOf("/") ?? -1;
-    if (!from || slash < 0) return undefined;
-    const room = from.slice(0, slash).toLowerCase();
-    return from.slice(slash + 1) === nick && rooms.has(room) ? room : undefined;
-  };
-
-  async function join(room: string): Promise<void> {
-    const state = rooms.get(room);
-    if (!state) throw new Error(`not a room of this session: ${room}`);
-    const joined = new Promise<void>((resolve, reject) => joining.set(room, { resolve, reject }));
-    await conn.send(joinPresence(room, nick));
-    await joined;
-  }
-
-  function onPresence(p: Element): void {
-    const room = fromRoomAsMe(p.attrs.from);
-    if (!room) return;
-    const state = rooms.get(room) as RoomState;
-    const waiter = joining.get(room);
-    if (p.attrs.type === "error") {
-      const e = stanzaError(p);
-      state.joined = false;
-      state.lastError = `${e.condition}${e.text ? `: ${e.text}` : ""}`;
-      log.error(
-        { room, nick, condition: e.condition },
-        `cannot join ${room} as ${nick}: ${state.lastError}`,
-      );
-      joining.delete(room);
-      waiter?.reject(
-        new GatewayError("DELIVERY_REFUSED", `cannot join ${room} as ${nick}: ${state.lastError}`),
-      );
-      return;
-    }
-    const codes = mucStatusCodes(p);
-    if (p.attrs.type === "unavailable") {
-      state.joined = false;
-      // 307 kick, 301 ban, 332 shutdown (XEP-0045 §15.6); rejoin after a kick.
-      state.lastError = codes.includes(301) ? "banned" : codes.includes(307) ? "kicked" : "left";
-      if (!stopping)
-        log.warn({ room, nick, codes }, `no longer in ${room} as ${nick} (${state.lastError})`);
-      if (codes.includes(307) && conn.ready) join(room).catch(() => {});
-      return;
-    }
-    if (!codes.includes(110)) return; // someone else's presence; 110 marks our own
-    if (codes.includes(201)) {
-      // Prosody locks a new room until its owner accepts the configuration.
-      conn
-        .request(instantRoomIq(room))
-        .catch((err) => log.warn({ room, err: String(err) }, "instant room"));
-    }
-    state.joined = true;
-    state.lastError = undefined;
-    joining.delete(room);
-    log.info({ room, nick }, `joined ${room} as ${nick}`);
-    waiter?.resolve();
-  }
-
-  function onMessage(m: Element): void {
-    if (deps.onRoomMessage && m.attrs.type === "groupchat") {
-      const [room = "", from = ""] = splitFrom(m.attrs.from);
-      const body = m.getChildText("body");
-      // Delayed messages (XEP-0203) are room history, not arrivals.
-      if (rooms.has(room) && body !== null && !m.getChild("delay", "urn:xmpp:delay")) {
-        deps.onRoomMessage({ room, nick: from, body, id: messageIds(m)[0] });
-      }
-    }
-    const room =
-      fromRoomAsMe(m.attrs.from) ?? (m.attrs.type === "error" ? roomOf(m.attrs.from) : undefined);
-    if (!room) return;
-    for (const id of messageIds(m)) {
-      const p = pending.get(id);
-      if (!p || p.room !== room) continue;
+  const rejectPending = (room: string | undefined, err: DeliveryError) => {
+    for (const [id, p] of pending) {
+      if (room !== undefined && p.room !== room) continue;
       pending.delete(id);
-      if (m.attrs.type === "error") {
+      p.reject(err);
+    }
+  };
+
+  const rooms = new Map<string, Room>();
+  for (const jid of deps.rooms) {
+    rooms.set(
+      jid,
+      createRoom({
+        room: jid,
+        nick,
+        conn,
+        log,
+        selfPingMs: deps.selfPingMs ?? 60_000,
+        retryDelay: (attempt) => backoffDelay(attempt, timing.random, timing.backoff),
+        unconfirmed: () => deps.unconfirmed?.(jid),
+        isStopping: () => stopping,
+        onReady: () => events.emit("roomReady", jid),
+        onDown: (err) => {
+          rejectPending(jid, err);
+          events.emit("roomDown", jid, err);
+        },
+        onConfirmed: (id) => {
+          const p = pending.get(id);
+          if (p) {
+            pending.delete(id);
+            p.resolve();
+          }
+          events.emit("confirmed", jid, id);
+        },
+      }),
+    );
+  }
+
+  const roomOf = (from: string | undefined): [Room | undefined, string] => {
+    const slash = from?.indexOf("/") ?? -1;
+    const bare = (slash < 0 ? from : from?.slice(0, slash))?.toLowerCase() ?? "";
+    return [rooms.get(bare), slash < 0 || !from ? "" : from.slice(slash + 1)];
+  };
+
+  function onMessage(m: Element, room: Room, fromNick: string): void {
+    if (m.attrs.type === "error") {
+      for (const id of messageIds(m)) {
+        const p = pending.get(id);
+        if (!p) continue;
+        pending.delete(id);
         const e = stanzaError(m);
+        const reason = `${room.jid} refused the message: ${e.condition}${e.text ? ` (${e.text})` : ""}`;
         p.reject(
-          new GatewayError(
-            "DELIVERY_REFUSED",
-            `${room} refused the message: ${e.condition}${e.text ? `: ${e.text}` : ""}`,
-          ),
+          new DeliveryError(reason, {
+            permanent: isPermanentStanzaError(e.type, e.condition),
+            condition: e.condition,
+          }),
         );
-      } else {
-        p.resolve();
+        // XEP-0410: not-acceptable means we are no longer an occupant.
+        if (e.condition === "not-acceptable") room.lost("not an occupant any more");
       }
       return;
     }
+    if (m.attrs.type !== "groupchat") return;
+    if (room.onGroupchat(m, fromNick)) return; // history or subject, handled by the room
+    if (fromNick === nick) {
+      for (const id of messageIds(m)) {
+        const p = pending.get(id);
+        if (p && p.room === room.jid) {
+          pending.delete(id);
+          p.resolve();
+          break;
+        }
+      }
+    }
+    const body = m.getChildText("body");
+    if (deps.onRoomMessage && body !== null) {
+      deps.onRoomMessage({ room: room.jid, nick: fromNick, body, id: messageIds(m)[0] });
+    }
   }
-
-  const splitFrom = (from: string | undefined): [string, string] => {
-    const slash = from?.indexOf("/") ?? -1;
-    if (!from || slash < 0) return [from?.toLowerCase() ?? "", ""];
-    return [from.slice(0, slash).toLowerCase(), from.slice(slash + 1)];
-  };
-
-  const roomOf = (from: string | undefined) => {
-    const room = from?.split("/")[0]?.toLowerCase();
-    return room && rooms.has(room) ? room : undefined;
-  };
 
   conn.on("stanza", (stanza) => {
-    if (stanza.is("presence")) onPresence(stanza);
-    else if (stanza.is("message")) onMessage(stanza);
+    const [room, fromNick] = roomOf(stanza.attrs.from);
+    if (!room) return;
+    if (stanza.is("presence")) room.onPresence(stanza, fromNick);
+    else if (stanza.is("message")) onMessage(stanza, room, fromNick);
   });
-  let joins: Promise<void>[] = [];
-  conn.on("ready", () => {
-    // A new stream holds no room membership: join every room again (no history).
-    joins = [...rooms.keys()].map((room) => join(room));
-    for (const j of joins) j.catch(() => {}); // logged in onPresence; start() reports it
-  });
-  conn.on("down", (reason) => {
-    for (const state of rooms.values()) state.joined = false;
-    const err = new GatewayError("UNAVAILABLE", `XMPP connection lost (${reason})`, {
-      retryAfter: 5,
+  conn.on("ready", (resumed) => {
+    if (resumed) {
+      // XEP-0198 resumption: membership survived and xmpp.js resends what the server
+      // did not acknowledge, so pending confirmations are still coming.
+      for (const room of rooms.values()) room.resumed();
+      return;
+    }
+    // A new stream holds no room membership; what was in flight may or may not have
+    // arrived: let the loop resend it after the history check of the rejoin.
+    const lost = new DeliveryError("the XMPP connection was replaced", {
+      permanent: false,
+      condition: "connection-lost",
     });
-    for (const j of joining.values()) j.reject(err);
-    joining.clear();
-    // Whether an unconfirmed message reached the room is unknown now; its sender decides.
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
+    for (const room of rooms.values()) events.emit("roomDown", room.jid, lost);
+    rejectPending(undefined, lost);
+    for (const room of rooms.values()) room.rejoin();
+  });
+  conn.on("down", () => {
+    for (const room of rooms.values()) room.paused();
   });
 
-  return {
-    nick,
-    rooms,
-    canSend: (room) => conn.ready && rooms.get(room)?.joined === true,
-    async start() {
-      if (conn.ready) {
-        // Online already, some room refused us: try those rooms again.
-        await Promise.all([...rooms.values()].filter((r) => !r.joined).map((r) => join(r.room)));
-        return;
-      }
-      await conn.start();
-      // `ready` handlers run synchronously inside start(): the joins are under way.
-      await Promise.all(joins);
-    },
-    async sendToRoom(room, body, id = randomUUID()) {
-      if (!conn.ready || !rooms.get(room)?.joined) {
-        throw new GatewayError("UNAVAILABLE", `not in ${room} as ${nick} right now`, {
-          retryAfter: 5,
-        });
-      }
-      const confirmed = new Promise<void>((resolve, reject) =>
-        pending.set(id, { room, resolve, reject }),
-      );
-      await conn.send(groupchatMessage(room, id, body));
-      await confirmed;
-    },
-    async stop() {
-      stopping = true;
-      if (conn.ready) {
-        await Promise.allSettled(
-          [...rooms.values()]
-            .filter((r) => r.joined)
-            .map((r) => conn.send(leavePresence(r.room, nick))),
+  Object.defineProperties(events, {
+    online: { get: () => conn.ready, enumerable: true },
+    lastError: { get: () => conn.lastError, enumerable: true },
+  });
+  const roomStates = new Map<string, RoomState>();
+  for (const [jid, room] of rooms) roomStates.set(jid, room.state);
+
+  return Object.assign(
+    events as EventEmitter<SessionEvents> & { online: boolean; lastError: string | undefined },
+    {
+      nick,
+      rooms: roomStates,
+      request: (iq: Element, timeoutMs?: number) => conn.request(iq, timeoutMs),
+      onStanza(listener: (stanza: Element) => void) {
+        conn.on("stanza", listener);
+        return () => conn.off("stanza", listener);
+      },
+      canSend: (jid: string) => conn.ready && rooms.get(jid)?.state.phase === "joined",
+      async start() {
+        await conn.start();
+        // `ready` handlers ran inside start(): every room is joining now.
+        await Promise.all([...rooms.values()].map((r) => r.joined()));
+      },
+      async send(jid: string, id: string, body: string) {
+        if (!conn.ready || rooms.get(jid)?.state.phase !== "joined") {
+          throw new DeliveryError(`not in ${jid} as ${nick} right now`, {
+            permanent: false,
+            condition: "not-joined",
+          });
+        }
+        const confirmed = new Promise<void>((resolve, reject) =>
+          pending.set(id, { room: jid, resolve, reject }),
         );
-      }
-      await conn.stop();
-      const err = new GatewayError("UNAVAILABLE", "shutting down", { retryAfter: 5 });
-      for (const p of pending.values()) p.reject(err);
-      pending.clear();
+        try {
+          await conn.send(groupchatMessage(jid, id, body));
+        } catch (err) {
+          pending.delete(id);
+          throw new DeliveryError(`sending to ${jid} failed: ${(err as Error).message}`, {
+            permanent: false,
+            condition: "connection-lost",
+          });
+        }
+        await confirmed;
+      },
+      async stop() {
+        stopping = true;
+        for (const room of rooms.values()) room.close();
+        if (conn.ready) {
+          await Promise.allSettled(
+            [...rooms.values()]
+              .filter((r) => r.state.phase === "joined")
+              .map((r) => conn.send(leavePresence(r.jid, nick))),
+          );
+        }
+        await conn.stop();
+        rejectPending(
+          undefined,
+          new DeliveryError("shutting down", { permanent: false, condition: "shutdown" }),
+        );
+      },
     },
-  };
+  );
 }

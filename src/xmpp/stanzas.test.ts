@@ -25,8 +25,12 @@ test("joining asks for no history and carries the room password when there is on
     '<presence to="ops@conf/bot"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"/></x></presence>',
   );
   assert.equal(
-    joinPresence("ops@conf", "bot", "pw").toString(),
+    joinPresence("ops@conf", "bot", { password: "pw" }).toString(),
     '<presence to="ops@conf/bot"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="0"/><password>pw</password></x></presence>',
+  );
+  assert.equal(
+    joinPresence("ops@conf", "bot", { history: { since: new Date(0), maxstanzas: 50 } }).toString(),
+    '<presence to="ops@conf/bot"><x xmlns="http://jabber.org/protocol/muc"><history maxstanzas="50" since="1970-01-01T00:00:00.000Z"/></x></presence>',
   );
   assert.equal(
     leavePresence("ops@conf", "bot").toString(),

@@ -26,18 +26,43 @@ export function groupchatMessage(room: string, id: string, body: string): Elemen
   );
 }
 
-/** XEP-0045 §7.2: join `room` as `nick`, asking for no history (we only speak). */
-export function joinPresence(room: string, nick: string, password?: string): Element {
+/** Which room history to ask for when joining (XEP-0045 §7.2.14). */
+export interface HistoryRequest {
+  /** Only messages newer than this. */
+  readonly since: Date;
+  readonly maxstanzas: number;
+}
+
+/**
+ * XEP-0045 §7.2: join `room` as `nick`. No history, unless we need it to tell which of
+ * our unconfirmed messages already arrived (the dedupe check after a reconnect).
+ */
+export function joinPresence(
+  room: string,
+  nick: string,
+  opts: { password?: string; history?: HistoryRequest } = {},
+): Element {
+  const history = opts.history
+    ? xml("history", {
+        maxstanzas: opts.history.maxstanzas,
+        since: opts.history.since.toISOString(),
+      })
+    : xml("history", { maxstanzas: 0 });
   return xml(
     "presence",
     { to: `${room}/${nick}` },
     xml(
       "x",
       { xmlns: NS_MUC },
-      xml("history", { maxstanzas: 0 }),
-      password === undefined ? null : xml("password", {}, password),
+      history,
+      opts.password === undefined ? null : xml("password", {}, opts.password),
     ),
   );
+}
+
+/** XEP-0410 §3: ping our own occupant to learn whether we are still in the room. */
+export function selfPingIq(room: string, nick: string): Element {
+  return xml("iq", { type: "get", to: `${room}/${nick}` }, xml("ping", { xmlns: "urn:xmpp:ping" }));
 }
 
 /** XEP-0045 §7.14: leave the room. */

@@ -5,14 +5,25 @@
 
 import type { ProsodyServer } from "../../src/devserver/prosody.ts";
 import { createLogger } from "../../src/log.ts";
-import { createSession, type RoomMessage } from "../../src/xmpp/session.ts";
+import type { ConnectionTiming } from "../../src/xmpp/connection.ts";
+import { createSession, type RoomMessage, type Session } from "../../src/xmpp/session.ts";
 import { configureTrust } from "../../src/xmpp/trust.ts";
+
+/** Reconnect fast in tests: 100 ms doubling to 1 s; pings every 2 s. */
+export const FAST_TIMING: ConnectionTiming = {
+  backoff: { baseMs: 100, maxMs: 1000 },
+  random: Math.random,
+  pingIntervalMs: 2000,
+  pingTimeoutMs: 3000,
+};
 
 /** A joined observer and what it has seen. */
 export interface Observer {
   readonly messages: RoomMessage[];
   /** Resolves with the first message (seen or future) matching `pred`; rejects after `ms`. */
   waitFor(pred: (m: RoomMessage) => boolean, ms?: number): Promise<RoomMessage>;
+  /** The observer's own session, for room administration and archive queries. */
+  readonly session: Session;
   stop(): Promise<void>;
 }
 
@@ -21,6 +32,8 @@ export async function observe(
   server: ProsodyServer,
   user: { user: string; password: string },
   rooms: string[],
+  /** Distinct per concurrent observer: the nick also picks the XMPP resource. */
+  nick = "watcher",
 ): Promise<Observer> {
   configureTrust(server.caFile); // process-wide, as in the gateway itself
   const messages: RoomMessage[] = [];
@@ -37,11 +50,12 @@ export async function observe(
       port: server.c2sPort,
       tls: "starttls",
       caFile: server.caFile,
-      logLevel: "warn",
+      logLevel: "fatal",
     },
-    nick: "watcher",
+    nick,
+    timing: FAST_TIMING,
     rooms,
-    log: createLogger("warn"),
+    log: createLogger("fatal"),
     onRoomMessage: (m) => {
       messages.push(m);
       for (const w of waiters) {
@@ -69,6 +83,7 @@ export async function observe(
         }, ms).unref();
       });
     },
+    session,
     stop: () => session.stop(),
   };
 }

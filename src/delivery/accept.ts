@@ -1,0 +1,67 @@
+/**
+ * Accepting one post: render it, spool one message per target (durably, before any
+ * reply), hand it to the loop and wait a little for the rooms to confirm.
+ */
+import { randomUUID } from "node:crypto";
+import { GatewayError } from "../core/errors.ts";
+import type { Accepted, PostBody } from "../core/post.ts";
+import type { Route } from "../core/routes.ts";
+import type { NewMessage, Spool } from "../spool/types.ts";
+import type { DeliveryLoop } from "./loop.ts";
+
+/** Turns a post into message text in the route's format. */
+export type Renderer = (route: Route, body: PostBody) => string;
+
+/** Creates the `accept` function the HTTP edge calls. */
+export function createAccept(deps: {
+  spool: Spool;
+  loop: DeliveryLoop;
+  render: Renderer;
+  waitMs: number;
+  /** True once shutdown began: new posts get 503 so the caller retries elsewhere or later. */
+  isShuttingDown: () => boolean;
+}): (route: Route, body: PostBody, opts: { wait: boolean }) => Promise<Accepted> {
+  return async (route, body, opts) => {
+    if (deps.isShuttingDown()) {
+      throw new GatewayError("SHUTTING_DOWN", "the gateway is shutting down; retry shortly", {
+        retryAfter: 5,
+      });
+    }
+    const text = deps.render(route, body);
+    const postId = randomUUID();
+    const messages: NewMessage[] = route.targets.map((t, i) => ({
+      postId,
+      // Each target gets its own stanza id: the room reflects it back as the confirmation.
+      id: route.targets.length === 1 ? postId : `${postId}.${i}`,
+      route: route.name,
+      room: t.room,
+      nick: t.nick,
+      body: text,
+    }));
+    // No point waiting for a confirmation that cannot come soon: reply 202 at once.
+    const canWait = opts.wait && messages.every((m) => deps.loop.expectsOutcome(m));
+    const waiter = deps.loop.waitFor(
+      messages.map((m) => m.id),
+      canWait ? deps.waitMs : 0,
+    );
+    try {
+      await deps.spool.enqueue(messages);
+    } catch (err) {
+      waiter.cancel();
+      throw err;
+    }
+    for (const m of messages) deps.loop.kick(m);
+    const outcome = await waiter.result;
+    if (outcome.status === "failed") {
+      const partly =
+        outcome.delivered > 0
+          ? ` (delivered to ${outcome.delivered} of ${messages.length} targets)`
+          : "";
+      throw new GatewayError(
+        "DELIVERY_REFUSED",
+        `not delivered${partly}, kept as a dead letter (id ${postId}): ${outcome.reasons.join("; ")}`,
+      );
+    }
+    return { id: postId, status: outcome.status };
+  };
+}
