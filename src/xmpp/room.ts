@@ -6,6 +6,7 @@
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import { DeliveryError, isPermanentStanzaError } from "../core/errors.ts";
+import { readArchive } from "./archive.ts";
 import type { Connection } from "./connection.ts";
 import {
   instantRoomIq,
@@ -82,10 +83,21 @@ export function createRoom(deps: {
   let wasJoined = false;
   let inHistory = false;
   let historyIds: ReadonlySet<string> = new Set();
+  let historySince = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let subjectTimer: NodeJS.Timeout | undefined;
   let pingTimer: NodeJS.Timeout | undefined;
   let waiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
+
+  const archiveStream = {
+    request: (iq: Element, ms?: number) => conn.request(iq, ms),
+    onStanza(listener: (stanza: Element) => void) {
+      conn.on("stanza", listener);
+      return () => {
+        conn.off("stanza", listener);
+      };
+    },
+  };
 
   const clearTimers = () => {
     clearTimeout(retryTimer);
@@ -98,6 +110,7 @@ export function createRoom(deps: {
     state.phase = "joining";
     const un = deps.unconfirmed();
     historyIds = un?.ids ?? new Set();
+    historySince = un?.since ?? 0;
     inHistory = false;
     // Ask for the history only when some of our messages may already be in it.
     const history =
@@ -107,6 +120,32 @@ export function createRoom(deps: {
     conn
       .send(joinPresence(room, nick, { history }))
       .catch((err) => fail(`join not sent: ${err.message}`, false, "connection-lost"));
+  }
+
+  /**
+   * The history has been read. A restarted server forgets the history but keeps the
+   * archive (XEP-0313): ask it too about what is still unconfirmed, then go.
+   */
+  function historyDone(): void {
+    clearTimeout(subjectTimer);
+    inHistory = false;
+    const ids = historyIds;
+    if (ids.size === 0) return finishJoin();
+    readArchive(archiveStream, room, {
+      start: new Date(historySince - 60_000),
+      maxPages: 10,
+      timeoutMs: 5000,
+    })
+      .then((list) => {
+        for (const a of list)
+          if (a.nick === nick && a.id !== undefined && ids.has(a.id)) deps.onConfirmed(a.id);
+      })
+      .catch((err) =>
+        log.debug({ room, err: String(err) }, "no archive to check; the history had to do"),
+      )
+      .finally(() => {
+        if (state.phase === "joining") finishJoin();
+      });
   }
 
   function finishJoin(): void {
@@ -214,13 +253,13 @@ export function createRoom(deps: {
     }
     // History (if asked for) and then the subject follow the self-presence.
     inHistory = true;
-    subjectTimer = setTimeout(finishJoin, SUBJECT_WAIT_MS);
+    subjectTimer = setTimeout(historyDone, SUBJECT_WAIT_MS);
   }
 
   function onGroupchat(m: Element, fromNick: string): boolean {
     if (!inHistory) return false;
     if (m.getChild("subject") && m.getChild("body") === undefined) {
-      finishJoin();
+      historyDone();
       return true;
     }
     if (!m.getChild("delay", "urn:xmpp:delay")) return false; // a live message
