@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { GatewayError } from "../core/errors.ts";
 import type { Accepted, PostBody } from "../core/post.ts";
 import type { Route, RouteTable } from "../core/routes.ts";
-import { registerBodyParsers } from "./body.ts";
+import { readMultipart, registerBodyParsers } from "./body.ts";
 import { toReply } from "./errors.ts";
 
 /** What the app needs from the rest of the gateway. */
@@ -64,7 +64,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return503OnClosing: true,
   });
   app.decorateRequest("gwRoute", undefined);
-  registerBodyParsers(app);
+  registerBodyParsers(app, bodyLimit);
 
   // Authenticate before the body is read: an unknown caller gets 404, not a parse error.
   app.addHook("onRequest", async (req) => {
@@ -111,10 +111,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const post = async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.gwRoute as Route;
-    const body: PostBody =
-      typeof req.body === "string"
-        ? { kind: "text", text: req.body }
-        : { kind: "json", value: req.body };
+    const body: PostBody = req.isMultipart()
+      ? { kind: "json", value: await readMultipart(req) }
+      : ((req.body as PostBody | undefined) ?? { kind: "text", text: "" });
     const query = req.query as { wait?: string };
     const accepted = await deps.accept(route, body, { wait: query.wait !== "0" });
     reply.code(accepted.status === "delivered" ? 200 : 202);

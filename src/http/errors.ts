@@ -4,6 +4,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import { type ErrorCode, GatewayError } from "../core/errors.ts";
+import { SUPPORTED_TYPES } from "./body.ts";
 
 /** Status per stable error code. */
 const STATUS: Record<ErrorCode, number> = {
@@ -28,9 +29,6 @@ export interface ErrorReply {
   readonly body: { error: string };
   readonly headers: Record<string, string>;
 }
-
-/** The content types a post may have, listed in 415 replies. */
-export const SUPPORTED_TYPES = ["application/json", "text/plain"];
 
 /** Turns Fastify's own errors (body parsing, limits, routing) into GatewayErrors. */
 function fromFastify(
