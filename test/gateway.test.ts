@@ -1,6 +1,7 @@
 // The gateway end to end: real HTTP in, a real Prosody in the middle, and a second real
 // XMPP account in the rooms checking exactly what arrived (body and sender nick).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { httpPost } from "../src/devserver/http-post.ts";
@@ -178,4 +179,39 @@ test("direct TLS to an address still verifies the certificate against the XMPP d
   assert.equal(res.status, 200, res.body);
   const got = await observer.waitFor((m) => m.body === "over direct TLS");
   assert.equal(got.nick, "direct-bot");
+});
+
+const fixture = (name: string) =>
+  readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
+
+test("format auto: an Alertmanager group arrives summarised for people", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `atok:${room1}:am-bot`, MESSAGE_FORMAT: "auto" });
+  const res = await httpPost(`${g.url}/post/atok`, fixture("alertmanager-firing.json"), {
+    "content-type": "application/json",
+  });
+  assert.equal(res.status, 200, res.body);
+  const got = await observer.waitFor((m) => m.nick === "am-bot");
+  const lines = got.body.split("\n");
+  assert.equal(lines[0], "🔥 FIRING (2) · InstanceDown");
+  assert.equal(lines[2], "InstanceDown · critical · db-1.example.org:9100");
+  assert.equal(lines[3], "Instance db-1.example.org:9100 down");
+  assert.ok(!got.body.includes('"status"'), "not a JSON dump");
+});
+
+test("format text: Slack attachments arrive as readable text; a form post too", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `stok:${room2}:slack-bot`, MESSAGE_FORMAT: "text" });
+  const res = await httpPost(`${g.url}/post/stok`, fixture("slack-attachments.json"), {
+    "content-type": "application/json",
+  });
+  assert.equal(res.status, 200, res.body);
+  const got = await observer.waitFor((m) => m.nick === "slack-bot");
+  assert.match(
+    got.body,
+    /^Nightly backup report\n\nBackups for 14 May 2024\ndb-1: backup completed \(https:\/\/backups\.example\.org\/runs\/1234\)/,
+  );
+  const form = await httpPost(`${g.url}/post/stok`, "text=deployed+v1.2+%E2%9C%93&channel=ops", {
+    "content-type": "application/x-www-form-urlencoded",
+  });
+  assert.equal(form.status, 200, form.body);
+  await observer.waitFor((m) => m.nick === "slack-bot" && m.body === "deployed v1.2 ✓");
 });

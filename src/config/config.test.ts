@@ -103,7 +103,7 @@ test("every bad setting is reported at once, by name, with what would be valid",
   const by = Object.fromEntries(issues.map((i) => [i.setting, i.message]));
   assert.match(by.JID_FROM_USER ?? "", /bare JID like bot@example\.org \(got "not-a-jid"\)/);
   assert.match(by.JID_FROM_PASS ?? "", /is required/);
-  assert.match(by.MESSAGE_FORMAT ?? "", /expected json or yaml \(got "xml"\)/);
+  assert.match(by.MESSAGE_FORMAT ?? "", /expected one of json, yaml, text, auto \(got "xml"\)/);
   assert.match(by.HTTP_PORT ?? "", /from 0 \(any free port\) to 65535 \(got "99999"\)/);
   assert.match(by.XMPP_TLS ?? "", /starttls \(default\) or direct/);
   assert.match(by.LOG_LEVEL ?? "", /expected one of/);

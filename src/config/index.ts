@@ -164,7 +164,9 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
   MESSAGE_FORMAT: z
     .string()
     .transform((s) => s.trim().toLowerCase())
-    .pipe(z.enum(FORMATS as [Format, ...Format[]], { error: `expected ${FORMATS.join(" or ")}` }))
+    .pipe(
+      z.enum(FORMATS as [Format, ...Format[]], { error: `expected one of ${FORMATS.join(", ")}` }),
+    )
     .default("json"),
   LOG_LEVEL: logLevel("info"),
   HTTP_HOST: z.string().trim().default("0.0.0.0"),

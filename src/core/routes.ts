@@ -4,11 +4,15 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 
-/** Message formats a route can render a body with. */
-export type Format = "json" | "yaml";
+/**
+ * Message formats a route can render a body with: `json` (Python's json.dumps, indent 2),
+ * `yaml`, `text` (Slack-compatible text and attachments), `auto` (Grafana and
+ * Alertmanager alerts summarised, Slack text, else YAML).
+ */
+export type Format = "json" | "yaml" | "text" | "auto";
 
 /** The formats accepted in configuration, for error messages and validation. */
-export const FORMATS: readonly Format[] = ["json", "yaml"];
+export const FORMATS: readonly Format[] = ["json", "yaml", "text", "auto"];
 
 /** A multi-user chat room (XEP-0045) the gateway speaks in as `nick`. */
 export interface RoomTarget {

@@ -9,8 +9,8 @@ import type { Route } from "../core/routes.ts";
 import type { NewMessage, Spool } from "../spool/types.ts";
 import type { DeliveryLoop } from "./loop.ts";
 
-/** Turns a post into message text in the route's format. */
-export type Renderer = (route: Route, body: PostBody) => string;
+/** Turns a post into message texts in the route's format (one message each). */
+export type Renderer = (route: Route, body: PostBody) => string[];
 
 /** Creates the `accept` function the HTTP edge calls. */
 export function createAccept(deps: {
@@ -27,17 +27,20 @@ export function createAccept(deps: {
         retryAfter: 5,
       });
     }
-    const text = deps.render(route, body);
+    const texts = deps.render(route, body);
     const postId = randomUUID();
-    const messages: NewMessage[] = route.targets.map((t, i) => ({
-      postId,
-      // Each target gets its own stanza id: the room reflects it back as the confirmation.
-      id: route.targets.length === 1 ? postId : `${postId}.${i}`,
-      route: route.name,
-      room: t.room,
-      nick: t.nick,
-      body: text,
-    }));
+    const count = texts.length * route.targets.length;
+    // Each message gets its own stanza id: the room reflects it back as the confirmation.
+    const messages: NewMessage[] = texts.flatMap((text, i) =>
+      route.targets.map((t, j) => ({
+        postId,
+        id: count === 1 ? postId : `${postId}.${i * route.targets.length + j}`,
+        route: route.name,
+        room: t.room,
+        nick: t.nick,
+        body: text,
+      })),
+    );
     // No point waiting for a confirmation that cannot come soon: reply 202 at once.
     const canWait = opts.wait && messages.every((m) => deps.loop.expectsOutcome(m));
     const waiter = deps.loop.waitFor(
