@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { laneOf } from "../core/routes.ts";
 import { withEnvFiles } from "./env-file.ts";
 import { ConfigError, loadConfig, loadSpoolSettings, loadXmppSettings } from "./index.ts";
 
@@ -34,7 +35,10 @@ test("the old gateway's .pyenv file loads unchanged, with $-brace expansion", ()
   assert.equal(config.xmpp.logLevel, "warn");
   assert.equal(config.http.port, 10080);
   assert.deepEqual(
-    config.routes.map((r) => [r.tokens, r.targets.map((t) => `${t.room}/${t.nick}`)]),
+    config.routes.map((r) => [
+      r.tokens,
+      r.targets.map((t) => `${laneOf(t).room}/${laneOf(t).nick}`),
+    ]),
     [
       [["grafana-7Hq2"], ["ops@conference.example.org/grafana"]],
       [["ci-Zk81"], ["dev@conference.example.org/ci-bot"]],
@@ -66,7 +70,7 @@ test("one token may post to several rooms; one room may have several nicks", () 
   assert.deepEqual(
     config.routes.map((r) => ({
       tokens: r.tokens,
-      to: r.targets.map((t) => `${t.room}/${t.nick}`),
+      to: r.targets.map((t) => `${laneOf(t).room}/${laneOf(t).nick}`),
     })),
     [
       { tokens: ["tok1"], to: ["room1@conf/nick1", "room2@conf/nick1"] },

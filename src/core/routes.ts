@@ -20,10 +20,49 @@ export interface RoomTarget {
   /** Bare room JID, e.g. `ops@conference.example.org`. */
   readonly room: string;
   readonly nick: string;
+  /** Room password (XEP-0045 §7.2.6), if the room has one. */
+  readonly password?: string;
 }
 
-/** Where a message goes. Direct messages to user JIDs will join this union. */
-export type Target = RoomTarget;
+/** A user JID that gets direct messages (type `chat`). */
+export interface UserTarget {
+  readonly kind: "user";
+  /** Bare JID, e.g. `alice@example.org`. */
+  readonly jid: string;
+}
+
+/** Where a message goes. */
+export type Target = RoomTarget | UserTarget;
+
+/**
+ * The nick of the session that sends direct messages. It is no room nick (no room nick
+ * can be empty), so direct messages get a session of their own.
+ */
+export const DIRECT_NICK = "";
+
+/** The ordering unit of a target: room (or user JID) and the nick it is sent as. */
+export function laneOf(target: Target): { room: string; nick: string } {
+  return target.kind === "room"
+    ? { room: target.room, nick: target.nick }
+    : { room: target.jid, nick: DIRECT_NICK };
+}
+
+/** A token bucket: `burst` posts at once, refilled at `perMinute`. */
+export interface RateLimit {
+  readonly perMinute: number;
+  readonly burst: number;
+}
+
+/** Grafana's webhook signature check (HMAC-SHA256 of the body, or of `timestamp:body`). */
+export interface HmacCheck {
+  readonly secret: string;
+  /** Header carrying the hex signature; `X-Grafana-Alerting-Signature` by default. */
+  readonly header: string;
+  /** Header carrying the timestamp that was signed with the body, if any. */
+  readonly timestampHeader?: string;
+  /** Largest accepted difference between that timestamp and now. */
+  readonly maxSkewMs: number;
+}
 
 /** One configured route: a name safe to log, its tokens, its targets and its format. */
 export interface Route {
@@ -32,6 +71,12 @@ export interface Route {
   readonly tokens: readonly string[];
   readonly targets: readonly Target[];
   readonly format: Format;
+  /** A user template compiled at start-up; when set it replaces `format` for parsed bodies. */
+  readonly template?: (value: unknown) => string;
+  /** Wrap json/yaml output in an XEP-0393 preformatted block (```). */
+  readonly preformatted?: boolean;
+  readonly rateLimit?: RateLimit;
+  readonly hmac?: HmacCheck;
 }
 
 /** Looks routes up by token. */
@@ -58,9 +103,4 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
       return found;
     },
   };
-}
-
-/** A target's stable identity, used to tell sessions and rooms apart. */
-export function targetKey(target: Target): string {
-  return `${target.room}/${target.nick}`;
 }

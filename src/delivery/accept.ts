@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../core/errors.ts";
 import type { Accepted, PostBody } from "../core/post.ts";
-import type { Route } from "../core/routes.ts";
+import { laneOf, type Route } from "../core/routes.ts";
 import type { NewMessage, Spool } from "../spool/types.ts";
 import type { DeliveryLoop } from "./loop.ts";
 
@@ -36,8 +36,7 @@ export function createAccept(deps: {
         postId,
         id: count === 1 ? postId : `${postId}.${i * route.targets.length + j}`,
         route: route.name,
-        room: t.room,
-        nick: t.nick,
+        ...laneOf(t),
         body: text,
       })),
     );

@@ -24,6 +24,8 @@ export interface ConnectionEvents {
   /** The stream is gone; the connection reconnects by itself with backoff. */
   down: [reason: string];
   stanza: [stanza: Element];
+  /** The server acknowledged this stanza (XEP-0198 §4): it took responsibility for it. */
+  acked: [stanza: Element];
 }
 
 /** A TLS-protected, authenticated client stream that reconnects by itself. */
@@ -32,6 +34,8 @@ export interface Connection extends EventEmitter<ConnectionEvents> {
   readonly ready: boolean;
   /** The last connection problem, in words an operator can act on. */
   readonly lastError: string | undefined;
+  /** True when XEP-0198 stream management is enabled: sent stanzas get `acked`. */
+  readonly acks: boolean;
   send(stanza: Element): Promise<void>;
   /** Sends an iq and resolves with the result (rejects on error or timeout). */
   request(iq: Element, timeoutMs?: number): Promise<Element>;
@@ -202,6 +206,7 @@ export function createConnection(
     if (!smOffered || xmpp.streamManagement.enabled) becomeReady(false);
   });
   xmpp.streamManagement.on("resumed", () => becomeReady(true));
+  xmpp.streamManagement.on("ack", (stanza: Element) => events.emit("acked", stanza));
   xmpp.on("status", (status: string) => {
     log.debug({ status }, "xmpp status");
     if (status === "disconnect" || status === "offline") {
@@ -220,19 +225,26 @@ export function createConnection(
   });
   xmpp.on("stanza", (stanza: Element) => events.emit("stanza", stanza));
   if (log.isLevelEnabled("trace")) {
-    // SASL elements carry credentials: they are never logged.
+    // SASL elements carry credentials: they are never logged; room passwords are censored.
     const secret = (el: Element) => el.attrs.xmlns?.startsWith("urn:ietf:params:xml:ns:xmpp-sasl");
-    xmpp.on("send", (el: Element) => secret(el) || log.trace({ out: el.toString() }, "xmpp out"));
-    xmpp.on("element", (el: Element) => secret(el) || log.trace({ in: el.toString() }, "xmpp in"));
+    const text = (el: Element) =>
+      el.toString().replace(/<password>[^<]*<\/password>/g, "<password>[redacted]</password>");
+    xmpp.on("send", (el: Element) => secret(el) || log.trace({ out: text(el) }, "xmpp out"));
+    xmpp.on("element", (el: Element) => secret(el) || log.trace({ in: text(el) }, "xmpp in"));
   }
 
   // Getters, not values: Object.assign would copy them once.
   Object.defineProperty(events, "ready", { get: () => ready, enumerable: true });
   Object.defineProperty(events, "lastError", { get: () => lastError, enumerable: true });
+  Object.defineProperty(events, "acks", {
+    get: () => xmpp.streamManagement.enabled,
+    enumerable: true,
+  });
   return Object.assign(
     events as EventEmitter<ConnectionEvents> & {
       readonly ready: boolean;
       readonly lastError: string | undefined;
+      readonly acks: boolean;
     },
     {
       send: (stanza: Element) => xmpp.send(stanza),

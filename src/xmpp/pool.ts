@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
 import { backoffDelay } from "../core/backoff.ts";
-import type { Route } from "../core/routes.ts";
+import { laneOf, type Route } from "../core/routes.ts";
 import type { ConnectionTiming } from "./connection.ts";
 import { createSession, type Session, type Unconfirmed } from "./session.ts";
 
@@ -42,11 +42,15 @@ export function createSessionPool(deps: {
   unconfirmed?: (room: string, nick: string) => Unconfirmed | undefined;
 }): SessionPool {
   const roomsByNick = new Map<string, Set<string>>();
+  const passwords = new Map<string, string>();
   for (const route of deps.routes) {
     for (const t of route.targets) {
-      const set = roomsByNick.get(t.nick) ?? new Set<string>();
-      set.add(t.room);
-      roomsByNick.set(t.nick, set);
+      // Direct messages get a session of their own, with no rooms (DIRECT_NICK).
+      const { room, nick } = laneOf(t);
+      const set = roomsByNick.get(nick) ?? new Set<string>();
+      if (t.kind === "room") set.add(room);
+      if (t.kind === "room" && t.password !== undefined) passwords.set(room, t.password);
+      roomsByNick.set(nick, set);
     }
   }
   const sessions = new Map<string, Session>();
@@ -57,6 +61,7 @@ export function createSessionPool(deps: {
         settings: deps.settings,
         nick,
         rooms: [...rooms],
+        passwords,
         log: deps.log.child({ nick }),
         timing: deps.timing,
         selfPingMs: deps.selfPingMs,

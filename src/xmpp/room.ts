@@ -60,6 +60,7 @@ const SUBJECT_WAIT_MS = 3000;
 export function createRoom(deps: {
   room: string;
   nick: string;
+  password?: string;
   conn: Connection;
   log: Logger;
   selfPingMs: number;
@@ -118,7 +119,7 @@ export function createRoom(deps: {
         ? { since: new Date(un.since - 60_000), maxstanzas: Math.min(historyIds.size + 20, 1000) }
         : undefined;
     conn
-      .send(joinPresence(room, nick, { history }))
+      .send(joinPresence(room, nick, { history, password: deps.password }))
       .catch((err) => fail(`join not sent: ${err.message}`, false, "connection-lost"));
   }
 

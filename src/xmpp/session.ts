@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
 import { backoffDelay } from "../core/backoff.ts";
 import { DeliveryError, isPermanentStanzaError } from "../core/errors.ts";
+import { DIRECT_NICK } from "../core/routes.ts";
 import {
   type Connection,
   type ConnectionTiming,
@@ -19,7 +20,13 @@ import {
   DEFAULT_TIMING,
 } from "./connection.ts";
 import { createRoom, type Room, type RoomState } from "./room.ts";
-import { groupchatMessage, leavePresence, messageIds, stanzaError } from "./stanzas.ts";
+import {
+  chatMessage,
+  groupchatMessage,
+  leavePresence,
+  messageIds,
+  stanzaError,
+} from "./stanzas.ts";
 
 export type { RoomState } from "./room.ts";
 
@@ -56,12 +63,16 @@ export interface Session extends EventEmitter<SessionEvents> {
   readonly online: boolean;
   /** The connection's last problem, for `/ready`. */
   readonly lastError: string | undefined;
-  /** True when the stream is up and `room` is joined. */
-  canSend(room: string): boolean;
+  /** True when the stream is up and `to` is a joined room (or, for the direct session, any JID). */
+  canSend(to: string): boolean;
   /** Connects and joins every room; rejects if the first connection or a join fails. */
   start(): Promise<void>;
-  /** Sends `body` to `room`; resolves when the room reflects it back, rejects with a DeliveryError. */
-  send(room: string, id: string, body: string): Promise<void>;
+  /**
+   * Sends `body` to a room (resolves when the room reflects it back) or, from the direct
+   * session, to a user JID (resolves when the server acknowledges it, XEP-0198); rejects
+   * with a DeliveryError.
+   */
+  send(to: string, id: string, body: string): Promise<void>;
   /** Listens to every incoming stanza (archive results); returns the unsubscribe function. */
   onStanza(listener: (stanza: Element) => void): () => void;
   /** Sends an iq on this session's stream (room administration, archive queries). */
@@ -72,6 +83,7 @@ export interface Session extends EventEmitter<SessionEvents> {
 
 /** A stable resource per nick: a restarted gateway replaces its own old session. */
 export function resourceFor(nick: string): string {
+  if (nick === DIRECT_NICK) return "xmpp-msg-gw-direct";
   return `xmpp-msg-gw-${createHash("sha256").update(nick).digest("hex").slice(0, 8)}`;
 }
 
@@ -86,6 +98,8 @@ export function createSession(deps: {
   settings: XmppSettings;
   nick: string;
   rooms: readonly string[];
+  /** Room passwords (XEP-0045 §7.2.6) by room JID. */
+  passwords?: ReadonlyMap<string, string>;
   log: Logger;
   connection?: Connection;
   timing?: ConnectionTiming;
@@ -118,6 +132,7 @@ export function createSession(deps: {
       createRoom({
         room: jid,
         nick,
+        password: deps.passwords?.get(jid),
         conn,
         log,
         selfPingMs: deps.selfPingMs ?? 60_000,
@@ -184,9 +199,39 @@ export function createSession(deps: {
     }
   }
 
+  const direct = nick === DIRECT_NICK;
+  conn.on("acked", (stanza) => {
+    const id = stanza.attrs.id;
+    const p = id === undefined ? undefined : pending.get(id);
+    if (direct && p && stanza.is("message")) {
+      pending.delete(id as string);
+      p.resolve();
+    }
+  });
+
   conn.on("stanza", (stanza) => {
     const [room, fromNick] = roomOf(stanza.attrs.from);
-    if (!room) return;
+    if (!room) {
+      // A bounce of a direct message (RFC 6120 §8.3): e.g. no such user.
+      if (direct && stanza.is("message") && stanza.attrs.type === "error") {
+        for (const id of messageIds(stanza)) {
+          const p = pending.get(id);
+          if (!p) continue;
+          pending.delete(id);
+          const e = stanzaError(stanza);
+          p.reject(
+            new DeliveryError(
+              `${p.room} refused the message: ${e.condition}${e.text ? ` (${e.text})` : ""}`,
+              {
+                permanent: isPermanentStanzaError(e.type, e.condition),
+                condition: e.condition,
+              },
+            ),
+          );
+        }
+      }
+      return;
+    }
     if (stanza.is("presence")) room.onPresence(stanza, fromNick);
     else if (stanza.is("message")) onMessage(stanza, room, fromNick);
   });
@@ -228,14 +273,14 @@ export function createSession(deps: {
         conn.on("stanza", listener);
         return () => conn.off("stanza", listener);
       },
-      canSend: (jid: string) => conn.ready && rooms.get(jid)?.state.phase === "joined",
+      canSend: (jid: string) => conn.ready && (direct || rooms.get(jid)?.state.phase === "joined"),
       async start() {
         await conn.start();
         // `ready` handlers ran inside start(): every room is joining now.
         await Promise.all([...rooms.values()].map((r) => r.joined()));
       },
       async send(jid: string, id: string, body: string) {
-        if (!conn.ready || rooms.get(jid)?.state.phase !== "joined") {
+        if (!conn.ready || (!direct && rooms.get(jid)?.state.phase !== "joined")) {
           throw new DeliveryError(`not in ${jid} as ${nick} right now`, {
             permanent: false,
             condition: "not-joined",
@@ -244,8 +289,9 @@ export function createSession(deps: {
         const confirmed = new Promise<void>((resolve, reject) =>
           pending.set(id, { room: jid, resolve, reject }),
         );
+        const acks = conn.acks;
         try {
-          await conn.send(groupchatMessage(jid, id, body));
+          await conn.send(direct ? chatMessage(jid, id, body) : groupchatMessage(jid, id, body));
         } catch (err) {
           pending.delete(id);
           throw new DeliveryError(`sending to ${jid} failed: ${(err as Error).message}`, {
@@ -253,6 +299,8 @@ export function createSession(deps: {
             condition: "connection-lost",
           });
         }
+        // Without stream management, the write is all the confirmation a direct message gets.
+        if (direct && !acks) pending.get(id)?.resolve();
         await confirmed;
       },
       async stop() {

@@ -26,6 +26,16 @@ export function groupchatMessage(room: string, id: string, body: string): Elemen
   );
 }
 
+/** A direct message (type `chat`) with XEP-0359 origin-id, confirmed by the server's ack. */
+export function chatMessage(to: string, id: string, body: string): Element {
+  return xml(
+    "message",
+    { type: "chat", to, id },
+    xml("body", {}, body),
+    xml("origin-id", { xmlns: NS_SID, id }),
+  );
+}
+
 /** Which room history to ask for when joining (XEP-0045 §7.2.14). */
 export interface HistoryRequest {
   /** Only messages newer than this. */
