@@ -186,3 +186,106 @@ test("request log lines name the route, never the token", async () => {
   assert.match(log, /"route":"ops@conf\/bot"/);
   assert.doesNotMatch(log, /s3cret-token|another-guess/);
 });
+
+test("rate limits: per route and global, 429 with Retry-After", async () => {
+  let clock = 0;
+  const limitedRoute: Route = { ...route, rateLimit: { perMinute: 60, burst: 2 } };
+  const app = buildApp({
+    routes: buildRouteTable([limitedRoute]),
+    log: createLogger("silent"),
+    now: () => clock,
+    globalRateLimit: { perMinute: 1, burst: 5 },
+    accept: async () => ({ id: "x", status: "delivered" }),
+  });
+  const post = (token = "s3cret-token") =>
+    app.inject({
+      method: "POST",
+      url: `/post/${token}`,
+      headers: { "content-type": "text/plain" },
+      payload: "x",
+    });
+  assert.deepEqual([(await post()).statusCode, (await post()).statusCode], [200, 200]);
+  const third = await post();
+  assert.equal(third.statusCode, 429);
+  assert.equal(third.headers["retry-after"], "1");
+  assert.match(
+    third.json().error,
+    /^429 Too Many Requests: too many posts for route ops@conf\/bot \(at most 60 a minute\)/,
+  );
+  clock = 1000;
+  assert.equal((await post()).statusCode, 200);
+  // Two more posts (even with a wrong token) exhaust the global bucket of 5.
+  assert.equal((await post("guess")).statusCode, 404);
+  const global = await post("guess");
+  assert.equal(global.statusCode, 429);
+  assert.match(global.json().error, /too many posts to this gateway/);
+});
+
+test("a route with an HMAC secret takes only bodies signed with it", async () => {
+  const { createHmac } = await import("node:crypto");
+  const signed: Route = {
+    ...route,
+    hmac: { secret: "hmac-secret", header: "X-Grafana-Alerting-Signature", maxSkewMs: 300_000 },
+  };
+  const got: PostBody[] = [];
+  const app = buildApp({
+    routes: buildRouteTable([signed]),
+    log: createLogger("silent"),
+    accept: async (_r, body) => {
+      got.push(body);
+      return { id: "x", status: "delivered" };
+    },
+  });
+  const payload = '{"status":"firing"}';
+  const good = createHmac("sha256", "hmac-secret").update(payload).digest("hex");
+  const ok = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json", "x-grafana-alerting-signature": good },
+    payload,
+  });
+  assert.equal(ok.statusCode, 200, ok.body);
+  const bad = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token",
+    headers: { "content-type": "application/json", "x-grafana-alerting-signature": good },
+    payload: '{"status":"resolved"}',
+  });
+  assert.equal(bad.statusCode, 401);
+  assert.match(
+    bad.json().error,
+    /^401 Unauthorized: X-Grafana-Alerting-Signature does not match the body/,
+  );
+  assert.equal(got.length, 1, "the forged post is not accepted");
+});
+
+test("?dry_run=1 shows the rendered messages and their targets without sending", async () => {
+  let accepted = 0;
+  const app = buildApp({
+    routes: buildRouteTable([route]),
+    log: createLogger("silent"),
+    accept: async () => {
+      accepted++;
+      return { id: "x", status: "delivered" };
+    },
+    preview: (_r, body) => ({
+      messages: [
+        { to: "ops@conf", nick: "bot", body: body.kind === "text" ? body.text.toUpperCase() : "?" },
+      ],
+    }),
+  });
+  const res = await app.inject({
+    method: "POST",
+    url: "/post/s3cret-token?dry_run=1",
+    headers: { "content-type": "text/plain" },
+    payload: "hello",
+  });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), {
+    success: true,
+    dry_run: true,
+    route: "ops@conf/bot",
+    messages: [{ to: "ops@conf", nick: "bot", body: "HELLO" }],
+  });
+  assert.equal(accepted, 0);
+});

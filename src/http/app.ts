@@ -12,16 +12,33 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import { GatewayError } from "../core/errors.ts";
+import { verifySignature } from "../core/hmac.ts";
 import type { Accepted, PostBody } from "../core/post.ts";
-import type { Route, RouteTable } from "../core/routes.ts";
+import type { RateLimit, Route, RouteTable } from "../core/routes.ts";
+import { createTokenBucket, type TokenBucket } from "../core/token-bucket.ts";
 import { readMultipart, registerBodyParsers } from "./body.ts";
 import { toReply } from "./errors.ts";
+
+/** What `?dry_run=1` shows: the rendered messages and where they would go. */
+export interface Preview {
+  readonly messages: ReadonlyArray<{
+    readonly to: string;
+    readonly nick?: string;
+    readonly body: string;
+  }>;
+}
 
 /** What the app needs from the rest of the gateway. */
 export interface AppDeps {
   readonly routes: RouteTable;
   /** Renders and delivers one post; resolves once it is accepted (delivered or queued). */
   accept(route: Route, body: PostBody, opts: { wait: boolean }): Promise<Accepted>;
+  /** Renders one post without sending it (`?dry_run=1`). */
+  preview?(route: Route, body: PostBody): Preview;
+  /** One bucket over every post, known token or not (token guessing included). */
+  readonly globalRateLimit?: RateLimit;
+  /** The clock, for rate limits and signature timestamps. */
+  readonly now?: () => number;
   readonly log: Logger;
   /** `/ready`: whether every session is online and every room joined, with details. */
   readiness?(): { ready: boolean };
@@ -32,6 +49,8 @@ export interface AppDeps {
 declare module "fastify" {
   interface FastifyRequest {
     gwRoute: Route | undefined;
+    /** The body as received, for signature checks. */
+    rawBody: Buffer | undefined;
   }
 }
 
@@ -64,11 +83,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return503OnClosing: true,
   });
   app.decorateRequest("gwRoute", undefined);
+  app.decorateRequest("rawBody", undefined);
+  const now = deps.now ?? Date.now;
+  const global = deps.globalRateLimit ? createTokenBucket(deps.globalRateLimit, now()) : undefined;
+  const buckets = new Map<string, TokenBucket>();
+  const limited = (bucket: TokenBucket | undefined, what: string) => {
+    const wait = bucket?.take(now()) ?? 0;
+    if (wait > 0)
+      throw new GatewayError("RATE_LIMITED", `${what}; retry in ${wait} s`, { retryAfter: wait });
+  };
   registerBodyParsers(app, bodyLimit);
 
   // Authenticate before the body is read: an unknown caller gets 404, not a parse error.
   app.addHook("onRequest", async (req) => {
     if (!req.url.startsWith("/post")) return;
+    limited(global, "too many posts to this gateway");
     const token = tokenOf(req);
     if (token === undefined) {
       throw new GatewayError(
@@ -78,6 +107,25 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     req.gwRoute = deps.routes.match(token);
     if (!req.gwRoute) throw new GatewayError("TOKEN_MISMATCH", "Token mismatch");
+    const { name, rateLimit } = req.gwRoute;
+    if (rateLimit && !buckets.has(name)) buckets.set(name, createTokenBucket(rateLimit, now()));
+    limited(
+      buckets.get(name),
+      `too many posts for route ${name} (at most ${rateLimit?.perMinute} a minute)`,
+    );
+  });
+
+  // Grafana signs its webhooks: a route with a secret takes only signed bodies.
+  app.addHook("preHandler", async (req) => {
+    const check = req.gwRoute?.hmac;
+    if (!check) return;
+    if (req.isMultipart())
+      throw new GatewayError(
+        "SIGNATURE_INVALID",
+        "signed routes take JSON, form or text bodies, not multipart",
+      );
+    const result = verifySignature(check, req.rawBody ?? Buffer.alloc(0), req.headers, now());
+    if (!result.ok) throw new GatewayError("SIGNATURE_INVALID", result.reason);
   });
 
   app.addHook("onResponse", async (req, reply) => {
@@ -114,7 +162,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const body: PostBody = req.isMultipart()
       ? { kind: "json", value: await readMultipart(req) }
       : ((req.body as PostBody | undefined) ?? { kind: "text", text: "" });
-    const query = req.query as { wait?: string };
+    const query = req.query as { wait?: string; dry_run?: string };
+    if (query.dry_run === "1" || query.dry_run === "true") {
+      if (!deps.preview) throw new GatewayError("NOT_FOUND", "dry runs are not available here");
+      return { success: true, dry_run: true, route: route.name, ...deps.preview(route, body) };
+    }
     const accepted = await deps.accept(route, body, { wait: query.wait !== "0" });
     reply.code(accepted.status === "delivered" ? 200 : 202);
     return { success: true, id: accepted.id, status: accepted.status };

@@ -171,6 +171,7 @@ export function registerBodyParsers(app: FastifyInstance, bodyLimit: number): vo
     (fn: (bytes: Buffer, contentType: string | undefined) => PostBody) =>
     (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: PostBody) => void) => {
       try {
+        req.rawBody = body;
         done(null, fn(body, req.headers["content-type"]));
       } catch (err) {
         done(err as Error);
