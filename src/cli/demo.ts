@@ -35,7 +35,7 @@ export async function demo(opts: { once: boolean; httpPort?: number }): Promise<
     ...xmppEnv,
     JID_FROM_USER: `gateway@${server.domain}`,
     KNOWN_ROOMS: `${token}:${room}:alerts`,
-    HTTP_HOST: "127.0.0.1",
+    HTTP_HOST: process.env.HTTP_HOST ?? "127.0.0.1",
     HTTP_PORT: String(opts.httpPort ?? process.env.HTTP_PORT ?? 10080),
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     XMPP_LOG_LEVEL: process.env.XMPP_LOG_LEVEL ?? "warn",
