@@ -232,7 +232,17 @@ export function createDeliveryLoop(deps: {
       return session?.online === true && session.rooms.has(lane.room);
     },
     scan() {
-      for (const lane of spool.lanes()) pump(stateOf(lane));
+      for (const lane of spool.lanes()) {
+        const session = deps.sessions.get(lane.nick);
+        const room = session?.rooms.get(lane.room);
+        // Work in a lane whose room refused us for good was put back by `spool retry` (or
+        // waited through a restart): the refusal may be gone (made a member, unbanned), so
+        // ask the room now rather than dead-lettering it again on the old refusal, or
+        // waiting out the join backoff (up to a minute). Refused again, the room's
+        // `roomDown` dead-letters it.
+        if (room?.permanent && room.phase === "retrying") session?.retryRoom(lane.room);
+        else pump(stateOf(lane));
+      }
     },
     waitFor(ids, ms) {
       const outcomes = new Map<string, Outcome>();

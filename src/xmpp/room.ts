@@ -45,6 +45,8 @@ export interface Room {
   paused(): void;
   /** We found out we are no longer an occupant. */
   lost(reason: string): void;
+  /** While waiting to retry a refused join: try now instead of at the end of the backoff. */
+  retryNow(): void;
   onPresence(presence: Element, fromNick: string): void;
   /** Handles history and subject while joining; true when the message was consumed. */
   onGroupchat(message: Element, fromNick: string): boolean;
@@ -131,7 +133,10 @@ export function createRoom(deps: {
     clearTimeout(subjectTimer);
     inHistory = false;
     const ids = historyIds;
-    if (ids.size === 0) return finishJoin();
+    if (ids.size === 0) {
+      finishJoin();
+      return;
+    }
     readArchive(archiveStream, room, {
       start: new Date(historySince - 60_000),
       maxPages: 10,
@@ -293,6 +298,9 @@ export function createRoom(deps: {
       refusedBefore = undefined;
     },
     lost,
+    retryNow() {
+      if (state.phase === "retrying" && conn.ready && !deps.isStopping()) join();
+    },
     onPresence,
     onGroupchat,
     joined() {

@@ -63,10 +63,14 @@ export interface Session extends EventEmitter<SessionEvents> {
   readonly online: boolean;
   /** The connection's last problem, for `/ready`. */
   readonly lastError: string | undefined;
+  /** The largest stanza the server advertises it accepts (XEP-0478), if it does. */
+  readonly maxStanzaBytes: number | undefined;
   /** True when the stream is up and `to` is a joined room (or, for the direct session, any JID). */
   canSend(to: string): boolean;
   /** Connects and joins every room; rejects if the first connection or a join fails. */
   start(): Promise<void>;
+  /** Asks a room that refused us to be joined now, not at the end of its backoff. */
+  retryRoom(room: string): void;
   /**
    * Sends `body` to a room (resolves when the room reflects it back) or, from the direct
    * session, to a user JID (resolves when the server acknowledges it, XEP-0198); rejects
@@ -259,12 +263,17 @@ export function createSession(deps: {
   Object.defineProperties(events, {
     online: { get: () => conn.ready, enumerable: true },
     lastError: { get: () => conn.lastError, enumerable: true },
+    maxStanzaBytes: { get: () => conn.maxStanzaBytes, enumerable: true },
   });
   const roomStates = new Map<string, RoomState>();
   for (const [jid, room] of rooms) roomStates.set(jid, room.state);
 
   return Object.assign(
-    events as EventEmitter<SessionEvents> & { online: boolean; lastError: string | undefined },
+    events as EventEmitter<SessionEvents> & {
+      online: boolean;
+      lastError: string | undefined;
+      maxStanzaBytes: number | undefined;
+    },
     {
       nick,
       rooms: roomStates,
@@ -274,6 +283,7 @@ export function createSession(deps: {
         return () => conn.off("stanza", listener);
       },
       canSend: (jid: string) => conn.ready && (direct || rooms.get(jid)?.state.phase === "joined"),
+      retryRoom: (jid: string) => rooms.get(jid)?.retryNow(),
       async start() {
         await conn.start();
         // `ready` handlers ran inside start(): every room is joining now.
