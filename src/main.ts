@@ -9,7 +9,8 @@ import type { Env } from "./config/env-file.ts";
 import { type Config, loadConfig } from "./config/index.ts";
 import { renderPost } from "./core/render/index.ts";
 import { buildRouteTable } from "./core/routes.ts";
-import { createAccept } from "./delivery/accept.ts";
+import { messageByteLimit } from "./core/split.ts";
+import { createAccept, createPreview, type Preparation } from "./delivery/accept.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
 import { buildApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
@@ -42,6 +43,13 @@ export interface GatewayOptions {
 /** How often the spool is scanned for work that arrived from elsewhere (`spool retry`). */
 const SCAN_INTERVAL_MS = 5000;
 
+/**
+ * Longest wait, after the grace period, for leaving the rooms and closing the streams. A
+ * polite close waits for the server's own `</stream>`, which a frozen or unreachable
+ * server never sends (xmpp.js would wait 2 × its 10 s timeout); `serve` exits anyway.
+ */
+const XMPP_CLOSE_MS = 2000;
+
 /** Starts the gateway from an environment; throws ConfigError on a bad configuration. */
 export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise<Gateway> {
   const config = loadConfig(env);
@@ -60,17 +68,30 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   });
   loop = createDeliveryLoop({ spool, sessions: pool.sessions, log, ttlMs: config.messageTtlMs });
   let shuttingDown = false;
+  const preparation: Preparation = {
+    render: renderPost,
+    // MAX_MESSAGE_BYTES, lowered to the smallest stanza limit a server advertises (XEP-0478).
+    maxMessageBytes: () =>
+      messageByteLimit(
+        config.limits.maxMessageBytes,
+        [...pool.sessions.values()].map((s) => s.maxStanzaBytes),
+      ),
+    maxMessageParts: config.limits.maxMessageParts,
+  };
   const accept = createAccept({
+    ...preparation,
     spool,
     loop,
-    render: renderPost,
     waitMs: config.deliveryWaitMs,
     isShuttingDown: () => shuttingDown,
   });
   const app = buildApp({
     routes: buildRouteTable(config.routes),
     accept,
+    preview: createPreview(preparation),
     log,
+    bodyLimit: config.limits.maxBodyBytes,
+    globalRateLimit: config.globalRateLimit,
     readiness: () => ({ ...pool.readiness(), spool: spool.stats() }),
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
@@ -106,7 +127,18 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
         );
       await loop.drain(config.shutdownGraceMs);
       await app.close();
-      await pool.stop();
+      let closeTimer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        pool.stop().then(() => true),
+        new Promise<false>((resolve) => {
+          closeTimer = setTimeout(() => resolve(false), XMPP_CLOSE_MS);
+        }),
+      ]);
+      clearTimeout(closeTimer);
+      if (!closed)
+        log.warn(
+          `the XMPP server did not answer the close within ${XMPP_CLOSE_MS} ms; not waiting for it`,
+        );
       const left = spool.stats().messages;
       await spool.close();
       log.info(

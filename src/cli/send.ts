@@ -5,6 +5,9 @@
 import { randomUUID } from "node:crypto";
 import { text as readAll } from "node:stream/consumers";
 import type { Env } from "../config/env-file.ts";
+import { loadMessageLimits } from "../config/index.ts";
+import { messageByteLimit, splitMessage } from "../core/split.ts";
+import { xmlSafe } from "../core/xml-safe.ts";
 import { createLogger } from "../log.ts";
 import { createSession } from "../xmpp/session.ts";
 import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
@@ -12,6 +15,7 @@ import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
 /** Sends the text (arguments, else stdin) to the room; resolves with the exit code. */
 export async function send(env: Env, flags: ClientFlags, words: string[]): Promise<number> {
   const { settings, room, nick } = clientSettings(env, flags);
+  const limits = loadMessageLimits(env);
   const text =
     words.length > 0 ? words.join(" ") : (await readAll(process.stdin)).replace(/\n$/, "");
   if (text.trim() === "") {
@@ -22,7 +26,11 @@ export async function send(env: Env, flags: ClientFlags, words: string[]): Promi
   const session = createSession({ settings, nick, rooms: [room], log });
   try {
     await session.start();
-    await session.send(room, randomUUID(), text);
+    // As `serve` does: XML 1.0 §2.2-safe, split to what the server accepts (XEP-0478).
+    const maxBytes = messageByteLimit(limits.maxMessageBytes, [session.maxStanzaBytes]);
+    for (const part of splitMessage(xmlSafe(text), maxBytes, limits.maxMessageParts)) {
+      await session.send(room, randomUUID(), part);
+    }
     return 0;
   } catch (err) {
     process.stderr.write(`xmpp-msg-gw send: ${(err as Error).message}\n`);

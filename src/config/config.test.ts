@@ -188,3 +188,22 @@ test("the spool command's settings need no XMPP account", () => {
   assert.equal(loadSpoolSettings({ DATA_DIR: "/var/lib/gw" }).dataDir, "/var/lib/gw");
   assert.throws(() => loadSpoolSettings({ SPOOL_MAX_BYTES: "lots" }), ConfigError);
 });
+
+test("rate limits: 600 a minute per route by default, a route's own wins, 0 turns them off", () => {
+  const c = loadConfig(base);
+  assert.deepEqual(c.routes[0]?.rateLimit, { perMinute: 600, burst: 600 });
+  assert.equal(c.globalRateLimit, undefined);
+  const off = loadConfig({
+    ...base,
+    RATE_LIMIT_PER_MINUTE: "0",
+    GLOBAL_RATE_LIMIT_PER_MINUTE: "6000",
+    GLOBAL_RATE_LIMIT_BURST: "100",
+  });
+  assert.equal(off.routes[0]?.rateLimit, undefined);
+  assert.deepEqual(off.globalRateLimit, { perMinute: 6000, burst: 100 });
+  const bad = issuesOf(() => loadConfig({ ...base, RATE_LIMIT_PER_MINUTE: "-1" }));
+  assert.match(
+    bad[0]?.message ?? "",
+    /expected posts per minute: a whole number, 0 for no limit \(got "-1"\)/,
+  );
+});

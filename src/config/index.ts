@@ -6,10 +6,13 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { GatewayError } from "../core/errors.ts";
-import { FORMATS, type Format, type Route } from "../core/routes.ts";
+import { FORMATS, type Format, type RateLimit, type Route } from "../core/routes.ts";
 import type { SpoolLimits } from "../spool/types.ts";
+import { DAY_MS, durationMs } from "./duration.ts";
 import type { Env } from "./env-file.ts";
-import { parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
+import { collectRoutes } from "./file-routes.ts";
+import { type WithConfigFile, withConfigFile } from "./file-settings.ts";
+import type { SettingIssue } from "./known-rooms.ts";
 
 /** pino's level names; Python's WARNING and CRITICAL are accepted for the old gateway's users. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -50,6 +53,23 @@ export interface Config {
   readonly messageTtlMs: number;
   /** How long SIGTERM waits for in-flight confirmations before closing the streams. */
   readonly shutdownGraceMs: number;
+  /** Size limits: `MAX_MESSAGE_BYTES`, `MAX_MESSAGE_PARTS`, `MAX_BODY_BYTES`. */
+  readonly limits: MessageLimits;
+  /** One bucket over every post (`GLOBAL_RATE_LIMIT_*`); undefined when off. */
+  readonly globalRateLimit: RateLimit | undefined;
+}
+
+/** How big a request and the messages made from it may be. */
+export interface MessageLimits {
+  /**
+   * Escaped UTF-8 bytes of one message body; lowered at run time to what the server
+   * advertises (XEP-0478). Longer texts are split into numbered parts.
+   */
+  readonly maxMessageBytes: number;
+  /** At most this many parts per message; a text needing more is refused with 413. */
+  readonly maxMessageParts: number;
+  /** Largest HTTP request body accepted; larger ones get 413. */
+  readonly maxBodyBytes: number;
 }
 
 /** What the `spool` command needs: where the spool is and its limits. */
@@ -129,27 +149,7 @@ const count = (what: string, fallback: number, example: string) => {
     .default(fallback);
 };
 
-const DAY_MS = 86_400_000;
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS };
-const DURATION_ERROR = "expected seconds (e.g. 3600) or a duration like 90s, 15m, 24h or 7d";
-const MAX_TTL_DAYS = 365;
-
-/** Seconds as a plain integer, or an integer with one unit: s, m, h, d. */
-const duration = (fallbackMs: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+[smhd]?$/i, { error: DURATION_ERROR })
-    .transform((s) => {
-      const unit = s.at(-1)?.toLowerCase() ?? "";
-      const scale = DURATION_UNITS[unit];
-      return scale === undefined ? Number(s) * 1000 : Number(s.slice(0, -1)) * scale;
-    })
-    .refine((ms) => ms > 0, { error: `${DURATION_ERROR}; 0 is not allowed` })
-    .refine((ms) => ms <= MAX_TTL_DAYS * DAY_MS, {
-      error: `expected at most ${MAX_TTL_DAYS}d`,
-    })
-    .default(fallbackMs);
+const MAX_TTL = { ms: 365 * DAY_MS, text: "365d" };
 
 const spoolSchema = z.object({
   DATA_DIR: z.string().default("./data"),
@@ -157,10 +157,51 @@ const spoolSchema = z.object({
   SPOOL_MAX_BYTES: count("bytes", 256 * 1024 * 1024, "268435456 (256 MiB)"),
 });
 
+/**
+ * Message and request size limits. MAX_MESSAGE_BYTES defaults to 240000: Prosody's
+ * default `c2s_stanza_size_limit` is 256 KiB (262144 bytes) for the whole stanza, and the
+ * ~22 KiB left covers the stanza around the body (JIDs of up to 3071 bytes each, RFC 7622
+ * §3.1; ids; namespaces) with room to spare. RFC 6120 §13.12 lets servers go as low as
+ * 10000 bytes, so 1024 is the floor here; a server advertising its limit (XEP-0478)
+ * lowers the effective value by itself.
+ */
+const limitsSchema = z.object({
+  MAX_MESSAGE_BYTES: z.coerce
+    .number({ error: "expected a whole number of bytes, 1024 or more, e.g. 240000" })
+    .int({ error: "expected a whole number of bytes, 1024 or more, e.g. 240000" })
+    .min(1024, { error: "expected a whole number of bytes, 1024 or more, e.g. 240000" })
+    .max(Number.MAX_SAFE_INTEGER, { error: "expected a whole number of bytes, e.g. 240000" })
+    .default(240_000),
+  MAX_MESSAGE_PARTS: count("parts", 5, "5"),
+  MAX_BODY_BYTES: count("bytes", 1024 * 1024, "1048576 (1 MiB)"),
+});
+
+const perMinute = (fallback: number) => {
+  const error = { error: "expected posts per minute: a whole number, 0 for no limit" };
+  return z.coerce
+    .number(error)
+    .int(error)
+    .min(0, error)
+    .max(1_000_000_000, error)
+    .default(fallback);
+};
+
+const rateSchema = z.object({
+  RATE_LIMIT_PER_MINUTE: perMinute(600),
+  RATE_LIMIT_BURST: perMinute(0),
+  GLOBAL_RATE_LIMIT_PER_MINUTE: perMinute(0),
+  GLOBAL_RATE_LIMIT_BURST: perMinute(0),
+});
+
+/** A limit from settings: undefined when off (0); the burst defaults to a minute's worth. */
+function rateLimit(perMinute: number, burst: number): RateLimit | undefined {
+  return perMinute > 0 ? { perMinute, burst: burst > 0 ? burst : perMinute } : undefined;
+}
+
 const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
-  KNOWN_ROOMS: z.string({
-    error: "is required: routes like token:room@conference.example.org:nick, space-separated",
-  }),
+  ...limitsSchema.shape,
+  ...rateSchema.shape,
+  KNOWN_ROOMS: z.string().optional(),
   MESSAGE_FORMAT: z
     .string()
     .transform((s) => s.trim().toLowerCase())
@@ -176,7 +217,7 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
     .min(0, { error: "expected a port number from 0 (any free port) to 65535" })
     .max(65535, { error: "expected a port number from 0 (any free port) to 65535" })
     .default(10080),
-  MESSAGE_TTL: duration(DAY_MS),
+  MESSAGE_TTL: durationMs(MAX_TTL).default(DAY_MS),
   SHUTDOWN_GRACE_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })
     .int({ error: "expected whole milliseconds" })
@@ -189,9 +230,7 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
     .min(0, { error: "expected milliseconds, 0 or more" })
     .max(60_000, { error: "expected at most 60000 (one minute)" })
     .default(3000),
-  CONFIG_FILE: z
-    .undefined({ error: "is not supported by this version yet; use KNOWN_ROOMS" })
-    .optional(),
+  CONFIG_FILE: z.string().optional(),
 });
 
 /** Drops empty values (compose files often set `X=`) and resolves `<NAME>_FILE` secrets. */
@@ -246,33 +285,56 @@ function toXmpp(s: z.infer<typeof xmppSchema>): XmppSettings {
   };
 }
 
+/** Every setting CONFIG_FILE's `settings:` may give: those of the environment but CONFIG_FILE. */
+function fileSettingNames(): string[] {
+  const names = Object.keys(serveSchema.shape).filter((n) => n !== "CONFIG_FILE");
+  return [...names, ...SECRET_SETTINGS.map((n) => `${n}_FILE`)];
+}
+
+/** The environment over CONFIG_FILE's settings, when CONFIG_FILE is set. */
+function withFile(env: Env): WithConfigFile {
+  return withConfigFile(env, fileSettingNames(), SECRET_SETTINGS);
+}
+
+/** Issues about the file first, then the rest, those from the file's settings named so. */
+function allIssues(file: WithConfigFile, issues: readonly SettingIssue[]): SettingIssue[] {
+  return [...file.issues, ...issues.map(file.relabel)];
+}
+
 /** Parses the XMPP settings alone (for `send` and `watch`); throws ConfigError. */
 export function loadXmppSettings(env: Env): XmppSettings {
-  const { env: flat, issues } = resolveSecrets(env);
+  const file = withFile(env);
+  const { env: flat, issues: found } = resolveSecrets(file.env);
   const parsed = xmppSchema.safeParse(flat);
-  if (!parsed.success) issues.push(...zodIssues(parsed.error, flat));
+  if (!parsed.success) found.push(...zodIssues(parsed.error, flat));
+  const issues = allIssues(file, found);
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   return Object.freeze(toXmpp(parsed.data));
 }
 
 /** Parses, defaults, validates and freezes the whole `serve` configuration; throws ConfigError. */
 export function loadConfig(env: Env): Config {
-  const { env: flat, issues } = resolveSecrets(env);
+  const file = withFile(env);
+  const { env: flat, issues: found } = resolveSecrets(file.env);
   const parsed = serveSchema.safeParse(flat);
-  if (!parsed.success) issues.push(...zodIssues(parsed.error, flat));
-  let routes: Route[] = [];
-  if (flat.KNOWN_ROOMS !== undefined) {
-    const format = parsed.success ? parsed.data.MESSAGE_FORMAT : "json";
-    const known = parseKnownRooms(flat.KNOWN_ROOMS, format);
-    routes = known.routes;
-    issues.push(...known.issues);
-  }
+  if (!parsed.success) found.push(...zodIssues(parsed.error, flat));
+  const { routes, issues: routeIssues } = collectRoutes({
+    knownRooms: flat.KNOWN_ROOMS,
+    file: file.file,
+    fileGiven: flat.CONFIG_FILE !== undefined,
+    format: parsed.success ? parsed.data.MESSAGE_FORMAT : "json",
+  });
+  const issues = allIssues(file, [...found, ...routeIssues]);
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   const s = parsed.data;
+  // Routes without a rate limit of their own get the default one.
+  const routeDefault = rateLimit(s.RATE_LIMIT_PER_MINUTE, s.RATE_LIMIT_BURST);
   return deepFreeze({
     xmpp: toXmpp(s),
     http: { host: s.HTTP_HOST, port: s.HTTP_PORT },
-    routes,
+    routes: routes.map((r) =>
+      r.rateLimit || !routeDefault ? r : { ...r, rateLimit: routeDefault },
+    ),
     format: s.MESSAGE_FORMAT,
     logLevel: s.LOG_LEVEL,
     dataDir: s.DATA_DIR,
@@ -280,14 +342,36 @@ export function loadConfig(env: Env): Config {
     spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
     messageTtlMs: s.MESSAGE_TTL,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
+    limits: toLimits(s),
+    globalRateLimit: rateLimit(s.GLOBAL_RATE_LIMIT_PER_MINUTE, s.GLOBAL_RATE_LIMIT_BURST),
   });
+}
+
+function toLimits(s: z.infer<typeof limitsSchema>): MessageLimits {
+  return {
+    maxMessageBytes: s.MAX_MESSAGE_BYTES,
+    maxMessageParts: s.MAX_MESSAGE_PARTS,
+    maxBodyBytes: s.MAX_BODY_BYTES,
+  };
+}
+
+/** Parses the size limits alone (for `send`); throws ConfigError. */
+export function loadMessageLimits(env: Env): MessageLimits {
+  const file = withFile(env);
+  const { env: flat } = resolveSecrets(file.env);
+  const parsed = limitsSchema.safeParse(flat);
+  const issues = allIssues(file, parsed.success ? [] : zodIssues(parsed.error, flat));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  return Object.freeze(toLimits(parsed.data));
 }
 
 /** Parses the spool settings alone (for the `spool` command); throws ConfigError. */
 export function loadSpoolSettings(env: Env): SpoolSettings {
-  const { env: flat } = resolveSecrets(env);
+  const file = withFile(env);
+  const { env: flat } = resolveSecrets(file.env);
   const parsed = spoolSchema.safeParse(flat);
-  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, flat));
+  const issues = allIssues(file, parsed.success ? [] : zodIssues(parsed.error, flat));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   const s = parsed.data;
   return deepFreeze({
     dataDir: s.DATA_DIR,

@@ -12,6 +12,8 @@ import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/back
 
 /** XEP-0198 namespace. */
 const NS_SM = "urn:xmpp:sm:3";
+/** XEP-0478 Stream Limits Advertisement namespace. */
+const NS_LIMITS = "urn:xmpp:stream-limits:0";
 
 /** What a connection reports to its owner. */
 export interface ConnectionEvents {
@@ -36,6 +38,11 @@ export interface Connection extends EventEmitter<ConnectionEvents> {
   readonly lastError: string | undefined;
   /** True when XEP-0198 stream management is enabled: sent stanzas get `acked`. */
   readonly acks: boolean;
+  /**
+   * The largest stanza the server accepts on this stream, in bytes, as advertised in the
+   * last stream features (XEP-0478 `max-bytes`); undefined when it does not say.
+   */
+  readonly maxStanzaBytes: number | undefined;
   send(stanza: Element): Promise<void>;
   /** Sends an iq and resolves with the result (rejects on error or timeout). */
   request(iq: Element, timeoutMs?: number): Promise<Element>;
@@ -136,6 +143,7 @@ export function createConnection(
   const events = new EventEmitter<ConnectionEvents>();
   let ready = false;
   let smOffered = false;
+  let maxStanzaBytes: number | undefined;
   let lastError: string | undefined;
   let running = false; // between start() and stop(): reconnect when the stream drops
   let attempt = 0;
@@ -197,6 +205,10 @@ export function createConnection(
     if (el.is("features", "http://etherx.jabber.org/streams") && el.getChild("sm", NS_SM)) {
       smOffered = true;
     }
+    // XEP-0478: each stream's features (before and after auth) say its own limit.
+    if (el.is("features", "http://etherx.jabber.org/streams")) {
+      maxStanzaBytes = advertisedMaxBytes(el);
+    }
     // XEP-0198 §3: sending before <enabled/> makes Prosody drop the stream.
     if ((el.is("enabled", NS_SM) || el.is("failed", NS_SM)) && xmpp.status === "online") {
       becomeReady(false);
@@ -240,11 +252,13 @@ export function createConnection(
     get: () => xmpp.streamManagement.enabled,
     enumerable: true,
   });
+  Object.defineProperty(events, "maxStanzaBytes", { get: () => maxStanzaBytes, enumerable: true });
   return Object.assign(
     events as EventEmitter<ConnectionEvents> & {
       readonly ready: boolean;
       readonly lastError: string | undefined;
       readonly acks: boolean;
+      readonly maxStanzaBytes: number | undefined;
     },
     {
       send: (stanza: Element) => xmpp.send(stanza),
@@ -271,4 +285,15 @@ export function createConnection(
       },
     },
   );
+}
+
+/**
+ * XEP-0478: `<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>N</max-bytes></limits>`
+ * in stream features; undefined when absent or not a positive integer.
+ */
+export function advertisedMaxBytes(features: Element): number | undefined {
+  const text = features.getChild("limits", NS_LIMITS)?.getChildText("max-bytes")?.trim();
+  if (text === undefined || !/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n > 0 && Number.isSafeInteger(n) ? n : undefined;
 }

@@ -17,7 +17,20 @@ const RENDERERS: Record<Format, (value: unknown) => string[]> = {
   auto: renderAuto,
 };
 
-/** Text bodies are sent as they are; parsed bodies in the route's format, one string per message. */
+/** XEP-0393 §5.1.2: a block between lines of three backticks is shown monospaced, unstyled. */
+export function preformattedBlock(text: string): string {
+  return `\`\`\`\n${text}\n\`\`\``;
+}
+
+/**
+ * Text bodies are sent as they are; parsed bodies through the route's template when it has
+ * one, else in the route's format (json and yaml wrapped in a preformatted block when the
+ * route asks for it), one string per message.
+ */
 export function renderPost(route: Route, body: PostBody): string[] {
-  return body.kind === "text" ? [body.text] : RENDERERS[route.format](body.value);
+  if (body.kind === "text") return [body.text];
+  if (route.template !== undefined) return [route.template(body.value)];
+  const messages = RENDERERS[route.format](body.value);
+  const wrap = route.preformatted === true && (route.format === "json" || route.format === "yaml");
+  return wrap ? messages.map(preformattedBlock) : messages;
 }
