@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
 import type { DeliveryError } from "../core/errors.ts";
+import { DIRECT_NICK } from "../core/routes.ts";
 import type { Lane, Spool, SpooledMessage } from "../spool/types.ts";
 import type { Session, Unconfirmed } from "../xmpp/session.ts";
 
@@ -229,7 +230,9 @@ export function createDeliveryLoop(deps: {
     expectsOutcome(lane) {
       // With the stream up, a confirmation or a refusal is moments away; with it down, not.
       const session = deps.sessions.get(lane.nick);
-      return session?.online === true && session.rooms.has(lane.room);
+      return (
+        session?.online === true && (lane.nick === DIRECT_NICK || session.rooms.has(lane.room))
+      );
     },
     scan() {
       for (const lane of spool.lanes()) {

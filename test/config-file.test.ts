@@ -1,0 +1,118 @@
+// A CONFIG_FILE route end to end: a template, a room and a direct message to a user,
+// against a real Prosody, with real accounts receiving.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { Element } from "@xmpp/xml";
+import { httpPost } from "../src/devserver/http-post.ts";
+import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { createLogger } from "../src/log.ts";
+import { type Gateway, startGateway } from "../src/main.ts";
+import { type Connection, createConnection } from "../src/xmpp/connection.ts";
+import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+
+const GW = { user: "gw", password: "gw-pass-3" };
+const WATCHER = { user: "watcher", password: "watcher-pass-3" };
+const ALICE = { user: "alice", password: "alice-pass-3" };
+let server: ProsodyServer;
+let observer: Observer;
+let alice: Connection;
+const inbox: Element[] = [];
+let gateway: Gateway | undefined;
+
+before(async () => {
+  server = await startProsody({ users: [GW, WATCHER, ALICE] });
+  observer = await observe(server, WATCHER, [`dev@${server.mucDomain}`]);
+  alice = createConnection(
+    {
+      jid: `alice@${server.domain}`,
+      password: ALICE.password,
+      domain: server.domain,
+      host: server.host,
+      port: server.c2sPort,
+      tls: "starttls",
+      caFile: server.caFile,
+      logLevel: "fatal",
+    },
+    "phone",
+    createLogger("fatal"),
+    FAST_TIMING,
+  );
+  alice.on("stanza", (s) => {
+    if (s.is("message") && s.getChildText("body") !== null) inbox.push(s);
+  });
+  await alice.start();
+  // Available presence, so that the server delivers chat messages to this resource.
+  const { xml } = await import("@xmpp/xml");
+  await alice.send(xml("presence"));
+});
+
+after(async () => {
+  await gateway?.stop();
+  await alice?.stop();
+  await observer?.stop();
+  await server?.stop();
+});
+
+test("a file route renders its template into a room and sends a direct message to a user", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-cfgfile-"));
+  writeFileSync(join(dir, "ci.token"), "# CI\nci-token-1\n");
+  writeFileSync(
+    join(dir, "config.yaml"),
+    `routes:
+  - name: ci
+    token_file: ci.token
+    template: "{{ project }} {{ ref }}: {{ status | upcase }} ({{ tags | join: ', ' }})"
+    targets:
+      - room: dev@${server.mucDomain}
+        nick: ci-bot
+      - user: alice@${server.domain}
+`,
+  );
+  gateway = await startGateway(
+    {
+      JID_FROM_USER: `${GW.user}@${server.domain}`,
+      JID_FROM_PASS: GW.password,
+      XMPP_HOST: server.host,
+      XMPP_PORT: String(server.c2sPort),
+      XMPP_CA_FILE: server.caFile,
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: "0",
+      DATA_DIR: join(dir, "data"),
+      CONFIG_FILE: join(dir, "config.yaml"),
+    },
+    { log: createLogger("fatal"), timing: FAST_TIMING },
+  );
+  const body = JSON.stringify({
+    project: "shop",
+    ref: "main",
+    status: "failed",
+    tags: ["ci", "e2e"],
+  });
+  const preview = await httpPost(`${gateway.url}/post?dry_run=1`, body, {
+    "content-type": "application/json",
+    authorization: "Bearer ci-token-1",
+  });
+  assert.equal(preview.status, 200, preview.body);
+  assert.deepEqual(JSON.parse(preview.body).messages, [
+    { to: `dev@${server.mucDomain}`, nick: "ci-bot", body: "shop main: FAILED (ci, e2e)" },
+    { to: `alice@${server.domain}`, body: "shop main: FAILED (ci, e2e)" },
+  ]);
+  const res = await httpPost(`${gateway.url}/post`, body, {
+    "content-type": "application/json",
+    authorization: "Bearer ci-token-1",
+  });
+  assert.equal(res.status, 200, res.body);
+  assert.equal(JSON.parse(res.body).status, "delivered");
+  const inRoom = await observer.waitFor((m) => m.nick === "ci-bot");
+  assert.equal(inRoom.body, "shop main: FAILED (ci, e2e)");
+  const deadline = Date.now() + 5000;
+  while (inbox.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(inbox.length, 1, "exactly one direct message (the dry run sent nothing)");
+  const dm = inbox[0] as Element;
+  assert.equal(dm.attrs.type, "chat");
+  assert.match(dm.attrs.from ?? "", new RegExp(`^gw@${server.domain}/xmpp-msg-gw-direct$`));
+  assert.equal(dm.getChildText("body"), "shop main: FAILED (ci, e2e)");
+});
