@@ -17,6 +17,8 @@ Commands:
   watch              join a room and print each message that arrives
                      -j/--jid JID -p/--password PASS -r/--room ROOM -n/--nick NICK
   token              print a new random token for KNOWN_ROOMS
+  check              validate the configuration, log in, join every room, report;
+                     exits 1 on a problem (2 for an invalid configuration)
   demo               start a throwaway local Prosody and a gateway, post a sample
                      message and show it arriving (--once: exit after it arrived)
 ${SPOOL_USAGE}
@@ -68,6 +70,10 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv): P
       case "demo": {
         const { demo } = await import("./demo.ts");
         return await demo({ once: values.once === true });
+      }
+      case "check": {
+        const { check } = await import("./check.ts");
+        return await check(fullEnv);
       }
       case "spool": {
         const { spool } = await import("./spool.ts");

@@ -1,0 +1,114 @@
+// `xmpp-msg-gw check` as an operator runs it, against a real Prosody.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { type Observer, observe } from "./support/observer.ts";
+import { configureRoom } from "./support/room-admin.ts";
+
+const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
+const GW = { user: "checkbot", password: "check-pass-1" };
+const OWNER = { user: "owner", password: "owner-pass-1" };
+let server: ProsodyServer;
+let owner: Observer;
+
+before(async () => {
+  server = await startProsody({ users: [GW, OWNER] });
+  const members = `members@${server.mucDomain}`;
+  owner = await observe(server, OWNER, [members], "room-owner");
+  await configureRoom(owner.session, members, {
+    "muc#roomconfig_membersonly": "1",
+    "muc#roomconfig_persistentroom": "1",
+  });
+});
+
+after(async () => {
+  await owner?.stop();
+  await server?.stop();
+});
+
+function check(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const cwd = mkdtempSync(join(tmpdir(), "gw-check-"));
+  const child = spawn(process.execPath, [BIN, "check"], {
+    cwd,
+    env: {
+      PATH: process.env.PATH ?? "",
+      XMPP_HOST: server.host,
+      XMPP_PORT: String(server.c2sPort),
+      XMPP_CA_FILE: server.caFile,
+      JID_FROM_USER: `${GW.user}@${server.domain}`,
+      JID_FROM_PASS: GW.password,
+      ...env,
+    },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => {
+    out += d;
+  });
+  child.stderr.on("data", (d) => {
+    out += d;
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+test("everything works: a table of what was checked, exit 0", async () => {
+  const r = await check({
+    KNOWN_ROOMS: `t1:ops@${server.mucDomain}:bot1 t2:dev@${server.mucDomain}:bot2`,
+  });
+  assert.equal(r.code, 0, r.out);
+  assert.match(
+    r.out,
+    /^ ok {3}configuration +2 route\(s\): ops@conference\.localhost\/bot1, dev@conference\.localhost\/bot2$/m,
+  );
+  assert.match(
+    r.out,
+    /^ ok {3}login \(nick bot1\) +checkbot@localhost via xmpp:\/\/127\.0\.0\.1:\d+$/m,
+  );
+  assert.match(r.out, /^ ok {3}room ops@conference\.localhost +joined as bot1$/m);
+  assert.match(r.out, /^everything works$/m);
+  assert.doesNotMatch(r.out, /check-pass-1|t1:|t2:/, "no password or token in the report");
+});
+
+test("a wrong password: the login fails with what to check, exit 1", async () => {
+  const r = await check({
+    KNOWN_ROOMS: `t1:ops@${server.mucDomain}:bot1`,
+    JID_FROM_PASS: "wrong-password",
+  });
+  assert.equal(r.code, 1, r.out);
+  assert.match(
+    r.out,
+    /FAIL {2}login \(nick bot1\) +checkbot@localhost via .*: authentication failed for checkbot@localhost: not-authorized — check JID_FROM_PASS/,
+  );
+  assert.doesNotMatch(r.out, /wrong-password/);
+});
+
+test("a members-only room: the room fails with the reason and the remedy, exit 1", async () => {
+  const r = await check({
+    KNOWN_ROOMS: `t1:members@${server.mucDomain}:bot1 t2:ops@${server.mucDomain}:bot1`,
+  });
+  assert.equal(r.code, 1, r.out);
+  assert.match(
+    r.out,
+    /FAIL {2}room members@conference\.localhost +as bot1: registration-required.* — the room is members-only: make checkbot@localhost a member/,
+  );
+  assert.match(r.out, /^ ok {3}room ops@conference\.localhost +joined as bot1$/m);
+  assert.match(r.out, /^1 problem\(s\)$/m);
+});
+
+test("an invalid configuration: the setting and what would be valid, exit 2", async () => {
+  const r = await check({ KNOWN_ROOMS: "t1:room-without-nick@conf" });
+  assert.equal(r.code, 2);
+  assert.match(
+    r.out,
+    /KNOWN_ROOMS: entry 1 has no nick; expected token:room@conference\.example\.org:nick/,
+  );
+});
