@@ -1,7 +1,9 @@
 /**
  * The gateway's logger: pino JSON lines, with every field that can hold a secret
- * redacted by path, whatever code logs it.
+ * redacted by path, whatever code logs it. On a terminal the same lines are shown
+ * human-readable (pino-pretty); a container, a pipe or a file gets JSON.
  */
+import { createRequire } from "node:module";
 import { type Logger, pino } from "pino";
 import type { LogLevel } from "./config/index.ts";
 
@@ -15,12 +17,34 @@ export const REDACT_PATHS = [
   "headers.authorization",
 ];
 
-/** Creates the root logger writing JSON lines to `destination` (stdout by default). */
+/**
+ * Creates the root logger writing to `destination` (stdout by default): JSON lines, or
+ * pretty lines when that stream is a terminal.
+ */
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   const options = {
     level,
     base: { name: "xmpp-msg-gw" },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
   };
+  const out = destination ?? process.stdout;
+  if ((out as { isTTY?: boolean }).isTTY) return pino(options, prettyLines(out));
   return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * Formats each (already redacted) JSON line synchronously: a pino-pretty transport
+ * stream would lose the last lines when `serve` exits right after logging "stopped".
+ * Loaded only here, so that JSON output never pays for it.
+ */
+function prettyLines(out: NodeJS.WritableStream): { write(line: string): void } {
+  const { prettyFactory } = createRequire(import.meta.url)(
+    "pino-pretty",
+  ) as typeof import("pino-pretty");
+  const pretty = prettyFactory({
+    colorize: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "name,pid,hostname",
+  });
+  return { write: (line) => out.write(pretty(line)) };
 }

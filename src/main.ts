@@ -14,6 +14,7 @@ import { createAccept, createPreview, type Preparation } from "./delivery/accept
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
 import { buildApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
+import { createMetrics } from "./metrics.ts";
 import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
 import type { Spool } from "./spool/types.ts";
 import type { ConnectionTiming } from "./xmpp/connection.ts";
@@ -57,6 +58,12 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
   const spool = openSqliteSpool({ path: spoolPath(config.dataDir), limits: config.spool });
+  // Read at scrape time only, when the pool exists.
+  const metrics = createMetrics({
+    stats: () => spool.stats(),
+    readiness: () => pool.readiness(),
+    routes: config.routes.map((r) => r.name),
+  });
   let loop: DeliveryLoop | undefined;
   const pool = createSessionPool({
     settings: config.xmpp,
@@ -65,8 +72,15 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     timing: opts.timing,
     selfPingMs: opts.selfPingMs,
     unconfirmed: (room, nick) => loop?.unconfirmed({ room, nick }),
+    onReconnect: metrics.reconnected,
   });
-  loop = createDeliveryLoop({ spool, sessions: pool.sessions, log, ttlMs: config.messageTtlMs });
+  loop = createDeliveryLoop({
+    spool,
+    sessions: pool.sessions,
+    log,
+    ttlMs: config.messageTtlMs,
+    observer: metrics.observer,
+  });
   let shuttingDown = false;
   const preparation: Preparation = {
     render: renderPost,
@@ -84,6 +98,7 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     loop,
     waitMs: config.deliveryWaitMs,
     isShuttingDown: () => shuttingDown,
+    onAccepted: metrics.accepted,
   });
   const app = buildApp({
     routes: buildRouteTable(config.routes),
@@ -91,8 +106,11 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     preview: createPreview(preparation),
     log,
     bodyLimit: config.limits.maxBodyBytes,
+    trustProxy: config.http.trustProxy,
     globalRateLimit: config.globalRateLimit,
     readiness: () => ({ ...pool.readiness(), spool: spool.stats() }),
+    metrics: metrics.scrape,
+    onPostAnswered: metrics.request,
   });
   const url = await app.listen({ host: config.http.host, port: config.http.port });
   const backlog = spool.stats();

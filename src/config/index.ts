@@ -13,6 +13,7 @@ import type { Env } from "./env-file.ts";
 import { collectRoutes } from "./file-routes.ts";
 import { type WithConfigFile, withConfigFile } from "./file-settings.ts";
 import type { SettingIssue } from "./known-rooms.ts";
+import { trustProxySchema } from "./trust-proxy.ts";
 
 /** pino's level names; Python's WARNING and CRITICAL are accepted for the old gateway's users. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -40,7 +41,12 @@ export interface XmppSettings {
 /** Everything `serve` needs, frozen. */
 export interface Config {
   readonly xmpp: XmppSettings;
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** `TRUST_PROXY`: proxies whose X-Forwarded-For is believed (Fastify's `trustProxy`); empty: none. */
+    readonly trustProxy: readonly string[];
+  };
   readonly routes: readonly Route[];
   readonly format: Format;
   readonly logLevel: LogLevel;
@@ -217,6 +223,7 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
     .min(0, { error: "expected a port number from 0 (any free port) to 65535" })
     .max(65535, { error: "expected a port number from 0 (any free port) to 65535" })
     .default(10080),
+  TRUST_PROXY: trustProxySchema,
   MESSAGE_TTL: durationMs(MAX_TTL).default(DAY_MS),
   SHUTDOWN_GRACE_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })
@@ -331,7 +338,7 @@ export function loadConfig(env: Env): Config {
   const routeDefault = rateLimit(s.RATE_LIMIT_PER_MINUTE, s.RATE_LIMIT_BURST);
   return deepFreeze({
     xmpp: toXmpp(s),
-    http: { host: s.HTTP_HOST, port: s.HTTP_PORT },
+    http: { host: s.HTTP_HOST, port: s.HTTP_PORT, trustProxy: s.TRUST_PROXY },
     routes: routes.map((r) =>
       r.rateLimit || !routeDefault ? r : { ...r, rateLimit: routeDefault },
     ),

@@ -52,6 +52,8 @@ export function createAccept(
     waitMs: number;
     /** True once shutdown began: new posts get 503 so the caller retries elsewhere or later. */
     isShuttingDown: () => boolean;
+    /** Told how many messages of a route were just spooled (the accepted-messages metric). */
+    onAccepted?: (route: string, count: number) => void;
   },
 ): (route: Route, body: PostBody, opts: { wait: boolean }) => Promise<Accepted> {
   return async (route, body, opts) => {
@@ -85,6 +87,7 @@ export function createAccept(
       waiter.cancel();
       throw err;
     }
+    deps.onAccepted?.(route.name, messages.length);
     for (const m of messages) deps.loop.kick(m);
     const outcome = await waiter.result;
     if (outcome.status === "failed") {

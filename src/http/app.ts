@@ -44,6 +44,12 @@ export interface AppDeps {
   readiness?(): { ready: boolean };
   /** Largest request body accepted, in bytes. */
   readonly bodyLimit?: number;
+  /** Proxies whose X-Forwarded-For names the client (`TRUST_PROXY`); none by default. */
+  readonly trustProxy?: readonly string[];
+  /** `/metrics`: the Prometheus exposition text and its content type. */
+  metrics?(): Promise<{ contentType: string; body: string }>;
+  /** Told of every answered post, by route name ("" when no route matched) and status. */
+  onPostAnswered?(route: string, status: number): void;
 }
 
 declare module "fastify" {
@@ -81,6 +87,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     return503OnClosing: true,
+    // req.ip (the request log's `remote`) follows X-Forwarded-For only through these.
+    trustProxy: deps.trustProxy?.length ? [...deps.trustProxy] : false,
   });
   app.decorateRequest("gwRoute", undefined);
   app.decorateRequest("rawBody", undefined);
@@ -129,6 +137,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.addHook("onResponse", async (req, reply) => {
+    if (req.url.startsWith("/post"))
+      deps.onPostAnswered?.(req.gwRoute?.name ?? "", reply.statusCode);
     req.log.info(
       {
         method: req.method,
@@ -181,5 +191,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const r = deps.readiness?.() ?? { ready: true };
     return reply.code(r.ready ? 200 : 503).send(r);
   });
+  if (deps.metrics) {
+    const scrape = deps.metrics;
+    app.get("/metrics", async (_req, reply) => {
+      const { contentType, body } = await scrape();
+      return reply.type(contentType).send(body);
+    });
+  }
   return app;
 }

@@ -238,7 +238,12 @@ export function createConnection(
   xmpp.on("stanza", (stanza: Element) => events.emit("stanza", stanza));
   if (log.isLevelEnabled("trace")) {
     // SASL elements carry credentials: they are never logged; room passwords are censored.
-    const secret = (el: Element) => el.attrs.xmlns?.startsWith("urn:ietf:params:xml:ns:xmpp-sasl");
+    // SASL2 (XEP-0388) carries the same initial response, and its success a FAST token
+    // (XEP-0484), when a server offers them (xmpp.js 0.14 uses both).
+    const secret = (el: Element) =>
+      /^(urn:ietf:params:xml:ns:xmpp-sasl|urn:xmpp:sasl:|urn:xmpp:fast:)/.test(
+        el.attrs.xmlns ?? "",
+      );
     const text = (el: Element) =>
       el.toString().replace(/<password>[^<]*<\/password>/g, "<password>[redacted]</password>");
     xmpp.on("send", (el: Element) => secret(el) || log.trace({ out: text(el) }, "xmpp out"));

@@ -40,6 +40,8 @@ export function createSessionPool(deps: {
   selfPingMs?: number;
   random?: () => number;
   unconfirmed?: (room: string, nick: string) => Unconfirmed | undefined;
+  /** Called when `nick`'s session has a new stream after a lost one. */
+  onReconnect?: (nick: string) => void;
 }): SessionPool {
   const roomsByNick = new Map<string, Set<string>>();
   const passwords = new Map<string, string>();
@@ -66,6 +68,7 @@ export function createSessionPool(deps: {
         timing: deps.timing,
         selfPingMs: deps.selfPingMs,
         unconfirmed: (room) => deps.unconfirmed?.(room, nick),
+        onReconnect: () => deps.onReconnect?.(nick),
       }),
     );
   }

@@ -113,6 +113,8 @@ export function createSession(deps: {
   onRoomMessage?: (message: RoomMessage) => void;
   /** The delivery loop's unconfirmed messages of a room, checked against its history. */
   unconfirmed?: (room: string) => Unconfirmed | undefined;
+  /** Called when a new stream is ready after a lost one (the reconnects metric). */
+  onReconnect?: () => void;
 }): Session {
   const { settings, nick, log } = deps;
   const timing = deps.timing ?? DEFAULT_TIMING;
@@ -239,7 +241,11 @@ export function createSession(deps: {
     if (stanza.is("presence")) room.onPresence(stanza, fromNick);
     else if (stanza.is("message")) onMessage(stanza, room, fromNick);
   });
+  let everReady = false;
   conn.on("ready", (resumed) => {
+    // The first `ready` is the start; every later one follows a lost stream.
+    if (everReady) deps.onReconnect?.();
+    everReady = true;
     if (resumed) {
       // XEP-0198 resumption: membership survived and xmpp.js resends what the server
       // did not acknowledge, so pending confirmations are still coming.

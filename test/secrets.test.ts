@@ -1,0 +1,248 @@
+// Secrets never leave the gateway: `xmpp-msg-gw serve` runs as a child process at trace
+// level (every stanza logged) against a real Prosody with a password-protected room; it
+// is posted to with a known token in each way a token can come (path, Bearer, Basic),
+// with a wrong token, scraped and asked /ready; then its whole output and every file of
+// its data directory (SQLite spool, WAL) are searched for the token, the account
+// password and the room password, as they are and base64-encoded (SASL PLAIN, Basic).
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { httpPost } from "../src/devserver/http-post.ts";
+import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { createLogger } from "../src/log.ts";
+import { createSession } from "../src/xmpp/session.ts";
+import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { configureRoom } from "./support/room-admin.ts";
+
+const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
+const secret = (what: string) => `${what}-${randomBytes(12).toString("hex")}`;
+const GW = { user: "secretgw", password: secret("account-pass") };
+const WATCHER = { user: "secretwatch", password: "secret-watch-1" };
+const TOKEN = secret("route-token");
+/** A KNOWN_ROOMS route: tokens from the environment must not leak either. */
+const ENV_TOKEN = secret("env-token");
+/** Never configured: a near miss of a real token is as sensitive as the token. */
+const WRONG_TOKEN = secret("wrong-token");
+const ROOM_PASS = secret("room-pass");
+let server: ProsodyServer;
+let room: string;
+let openRoom: string;
+let observer: Observer;
+let child: ChildProcess | undefined;
+
+before(async () => {
+  // PLAIN only: the account password then crosses the stream itself (base64, RFC 4616),
+  // the hardest case for the logs; SCRAM never sends it.
+  server = await startProsody({
+    users: [GW, WATCHER],
+    extraConfig: 'disable_sasl_mechanisms = { "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS" }',
+  });
+  room = `locked@${server.mucDomain}`;
+  openRoom = `open@${server.mucDomain}`;
+  // The watcher creates both rooms, so it owns them and can lock one with a password.
+  observer = await observe(server, WATCHER, [room, openRoom]);
+  await configureRoom(observer.session, room, {
+    "muc#roomconfig_passwordprotectedroom": "1",
+    "muc#roomconfig_roomsecret": ROOM_PASS,
+  });
+});
+
+after(async () => {
+  child?.kill("SIGKILL");
+  await observer?.stop();
+  await server?.stop();
+});
+
+/** Every base64 text that holds `s`, whatever bytes come before it (3 alignments). */
+function base64Forms(s: string): string[] {
+  return [0, 1, 2].map((k) => {
+    const b64 = Buffer.concat([Buffer.alloc(k), Buffer.from(s)]).toString("base64");
+    // Drop the characters that also encode the neighbouring bytes.
+    return b64.slice(k === 0 ? 0 : 4, -4);
+  });
+}
+
+/** Names of the secrets found in `text`, in any of their forms. */
+function leaks(text: string, secrets: Record<string, string>): string[] {
+  const found: string[] = [];
+  for (const [name, value] of Object.entries(secrets)) {
+    const forms = new Set([value, encodeURIComponent(value), ...base64Forms(value)]);
+    for (const form of forms) if (text.includes(form)) found.push(`${name} as "${form}"`);
+  }
+  return found;
+}
+
+/** Every file under `dir`, as latin1 text (byte for byte), keyed by path. */
+function filesUnder(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    files.set(path, readFileSync(path).toString("latin1"));
+  }
+  return files;
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.text() };
+}
+
+test("no token or password in the logs (trace level) or in the data directory", async () => {
+  // Proof that the room is locked: joining without its password is refused.
+  const intruder = createSession({
+    settings: {
+      jid: `${WATCHER.user}@${server.domain}`,
+      password: WATCHER.password,
+      domain: server.domain,
+      host: server.host,
+      port: server.c2sPort,
+      tls: "starttls",
+      caFile: server.caFile,
+      logLevel: "fatal",
+    },
+    nick: "intruder",
+    rooms: [room],
+    timing: FAST_TIMING,
+    log: createLogger("fatal"),
+  });
+  await assert.rejects(intruder.start(), /not-authorized/);
+  await intruder.stop();
+
+  const dir = mkdtempSync(join(tmpdir(), "gw-secrets-"));
+  const dataDir = join(dir, "data");
+  mkdirSync(dataDir);
+  writeFileSync(
+    join(dir, "config.yaml"),
+    `routes:
+  - name: locked
+    token: ${TOKEN}
+    format: text
+    targets:
+      - room: ${room}
+        nick: locked-bot
+        password: ${ROOM_PASS}
+`,
+  );
+  let stdout = "";
+  let stderr = "";
+  child = spawn(process.execPath, [BIN, "serve"], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: dir,
+      JID_FROM_USER: `${GW.user}@${server.domain}`,
+      JID_FROM_PASS: GW.password,
+      KNOWN_ROOMS: `${ENV_TOKEN}:${openRoom}:open-bot`,
+      CONFIG_FILE: join(dir, "config.yaml"),
+      XMPP_HOST: server.host,
+      XMPP_PORT: String(server.c2sPort),
+      XMPP_CA_FILE: server.caFile,
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: "0",
+      DATA_DIR: dataDir,
+      LOG_LEVEL: "trace",
+      XMPP_LOG_LEVEL: "trace",
+      SHUTDOWN_GRACE_MS: "1000",
+    },
+  });
+  const proc = child;
+  proc.stdout?.on("data", (d) => {
+    stdout += d;
+  });
+  proc.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  const output = () => `${stdout}\n--- stderr ---\n${stderr}`;
+
+  const deadline = Date.now() + 20_000;
+  let url: string | undefined;
+  let readyNow = false;
+  while (!readyNow) {
+    if (Date.now() > deadline) throw new Error(`not ready within 20 s:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+    url ??= /listening on (http:\/\/[\d.:]+)/.exec(stdout)?.[1];
+    if (url) readyNow = (await get(`${url}/ready`)).status === 200;
+  }
+  const base = url as string;
+
+  const text = { "content-type": "text/plain" };
+  const basic = (user: string, token: string) =>
+    `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}`;
+  const delivered = [
+    await httpPost(`${base}/post/${TOKEN}`, "via path", text),
+    await httpPost(`${base}/post`, "via bearer", { ...text, authorization: `Bearer ${TOKEN}` }),
+    await httpPost(`${base}/post`, "via basic", {
+      ...text,
+      authorization: basic("grafana", TOKEN),
+    }),
+    await httpPost(`${base}/post/${ENV_TOKEN}`, "via known rooms", text),
+  ];
+  for (const res of delivered) assert.equal(res.status, 200, res.body);
+  for (const body of ["via path", "via bearer", "via basic", "via known rooms"]) {
+    await observer.waitFor((m) => m.body === body);
+  }
+  const refused = [
+    await httpPost(`${base}/post/${WRONG_TOKEN}`, "wrong", text),
+    await httpPost(`${base}/post`, "wrong", { ...text, authorization: `Bearer ${WRONG_TOKEN}` }),
+    await httpPost(`${base}/post`, "wrong", { ...text, authorization: basic("x", WRONG_TOKEN) }),
+  ];
+  for (const res of refused) assert.equal(res.status, 404, res.body);
+  // Error paths that see the token: a bad body, a dry run, a wrong method on the token URL.
+  const badJson = await httpPost(`${base}/post/${TOKEN}`, "{oops", {
+    "content-type": "application/json",
+  });
+  assert.equal(badJson.status, 400, badJson.body);
+  const dry = await httpPost(`${base}/post/${TOKEN}?dry_run=1`, "dry", text);
+  assert.equal(dry.status, 200, dry.body);
+  const wrongMethod = await get(`${base}/post/${TOKEN}`);
+  assert.ok(wrongMethod.status >= 400 && wrongMethod.status < 500, wrongMethod.body);
+  const metrics = await get(`${base}/metrics`);
+  assert.equal(metrics.status, 200);
+  const readyReply = await get(`${base}/ready`);
+  assert.equal(readyReply.status, 200, readyReply.body);
+
+  const secrets = {
+    token: TOKEN,
+    "KNOWN_ROOMS token": ENV_TOKEN,
+    "wrong token": WRONG_TOKEN,
+    "account password": GW.password,
+    "room password": ROOM_PASS,
+  };
+  const replies = [...delivered, ...refused, badJson, dry, wrongMethod, metrics, readyReply];
+  assert.deepEqual(leaks(replies.map((r) => r.body).join("\n"), secrets), [], "in the replies");
+  const whileRunning = filesUnder(dataDir);
+  assert.ok(whileRunning.size > 0, "the spool has files");
+  for (const [path, content] of whileRunning)
+    assert.deepEqual(leaks(content, secrets), [], `in ${path} (running)`);
+
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, output());
+
+  // The search means something only if the stanzas were logged, the join with its
+  // password included, and the requests too.
+  assert.match(stdout, /"msg":"xmpp out"/, "stanzas are logged at trace level");
+  assert.match(stdout, /<password>\[redacted\]<\/password>/, "the room join is logged");
+  assert.match(
+    stdout,
+    /<mechanisms [^>]*><mechanism>PLAIN<\/mechanism><\/mechanisms>/,
+    "PLAIN only",
+  );
+  assert.match(stdout, /"route":"locked"/, "request lines name the route");
+  for (const line of stdout.split("\n").filter((l) => l.trim() !== "")) {
+    assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}`);
+  }
+  assert.deepEqual(leaks(output(), secrets), [], `in the output:\n${output()}`);
+  for (const [path, content] of filesUnder(dataDir))
+    assert.deepEqual(leaks(content, secrets), [], `in ${path} (stopped)`);
+  const sasl = Buffer.from(`\0${GW.user}\0${GW.password}`).toString("base64");
+  assert.equal(output().includes(sasl), false, "SASL PLAIN credentials in the output");
+});
