@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Env } from "./config/env-file.ts";
 import { type Config, loadConfig } from "./config/index.ts";
 import { renderPost } from "./core/render/index.ts";
-import { buildRouteTable } from "./core/routes.ts";
+import { createSwappableRouteTable } from "./core/routes.ts";
 import { messageByteLimit } from "./core/split.ts";
 import { createAccept, createPreview, type Preparation } from "./delivery/accept.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
@@ -30,9 +30,29 @@ export interface Gateway {
   readonly loop: DeliveryLoop;
   /** The address HTTP listens on, e.g. `http://127.0.0.1:10080`. */
   readonly url: string;
+  /**
+   * Reloads routes and templates from `env` (SIGHUP) without dropping the XMPP sessions:
+   * new rooms are joined, new nicks get sessions. A bad configuration throws ConfigError
+   * and the running one stays. Returns the settings that only a restart can change.
+   */
+  reload(env: Env): { routes: number; needRestart: string[] };
   /** Ordered, graceful stop; resolves when everything is closed. */
   stop(): Promise<void>;
 }
+
+/** Parts of the configuration a reload cannot change in a running gateway. */
+const RESTART_ONLY: Array<[string, (c: Config) => unknown]> = [
+  ["XMPP account and server", (c) => c.xmpp],
+  ["HTTP address and proxy trust", (c) => c.http],
+  ["DATA_DIR", (c) => c.dataDir],
+  ["spool limits", (c) => c.spool],
+  ["message and body limits", (c) => c.limits],
+  ["LOG_LEVEL", (c) => c.logLevel],
+  ["GLOBAL_RATE_LIMIT_*", (c) => c.globalRateLimit],
+  ["DELIVERY_WAIT_MS", (c) => c.deliveryWaitMs],
+  ["MESSAGE_TTL", (c) => c.messageTtlMs],
+  ["SHUTDOWN_GRACE_MS", (c) => c.shutdownGraceMs],
+];
 
 /** Test seams: a logger and faster XMPP timing. */
 export interface GatewayOptions {
@@ -100,8 +120,9 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     isShuttingDown: () => shuttingDown,
     onAccepted: metrics.accepted,
   });
+  const table = createSwappableRouteTable(config.routes);
   const app = buildApp({
-    routes: buildRouteTable(config.routes),
+    routes: table,
     accept,
     preview: createPreview(preparation),
     log,
@@ -134,6 +155,19 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     spool,
     loop,
     url,
+    reload(next) {
+      const fresh = loadConfig(next);
+      table.swap(fresh.routes);
+      for (const session of pool.extend(fresh.routes)) loop.watch(session);
+      const needRestart = RESTART_ONLY.filter(
+        ([, part]) => JSON.stringify(part(fresh)) !== JSON.stringify(part(config)),
+      ).map(([name]) => name);
+      log.info(
+        { routes: fresh.routes.map((r) => r.name), needRestart },
+        `configuration reloaded: ${fresh.routes.length} route(s)${needRestart.length ? `; restart to apply: ${needRestart.join(", ")}` : ""}`,
+      );
+      return { routes: fresh.routes.length, needRestart };
+    },
     async stop() {
       shuttingDown = true;
       clearInterval(scanner);
@@ -167,9 +201,12 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   };
 }
 
-/** `serve`: runs until SIGTERM or SIGINT, then stops in order and exits 0. */
-export async function serve(env: Env): Promise<void> {
-  const gateway = await startGateway(env);
+/**
+ * `serve`: runs until SIGTERM or SIGINT, then stops in order and exits 0. SIGHUP reloads
+ * routes and templates from `loadEnv()` (the environment and its files read anew).
+ */
+export async function serve(loadEnv: () => Env): Promise<void> {
+  const gateway = await startGateway(loadEnv());
   const log = gateway.app.log;
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -186,4 +223,14 @@ export async function serve(env: Env): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => {
+    try {
+      gateway.reload(loadEnv());
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        `reload refused, the running configuration stays: ${(err as Error).message}`,
+      );
+    }
+  });
 }

@@ -90,6 +90,8 @@ function seconds(span: string): number {
 
 test("systemd unit: starts `node bin/xmpp-msg-gw.js serve`, the command the tests and the container run", () => {
   assert.equal(one("ExecStart"), "/usr/bin/node /opt/xmpp-msg-gw/bin/xmpp-msg-gw.js serve");
+  // serve reloads routes and templates on SIGHUP (test/reload.test.ts).
+  assert.equal(one("ExecReload"), "/bin/kill -HUP $MAINPID");
   assert.equal(one("Type"), "exec");
   // /opt/xmpp-msg-gw is a checkout of this repository: the script is there, and is the bin.
   assert.ok(existsSync(path.join(REPO_ROOT, "bin/xmpp-msg-gw.js")));

@@ -51,7 +51,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv): P
     switch (command) {
       case "serve": {
         const { serve } = await import("../main.ts");
-        await serve(fullEnv);
+        await serve(() => withEnvFiles(env, process.cwd()));
         return -1;
       }
       case "token": {

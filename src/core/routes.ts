@@ -104,3 +104,22 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
     },
   };
 }
+
+/** A route table whose routes a configuration reload can replace while requests run. */
+export interface SwappableRouteTable extends RouteTable {
+  swap(routes: readonly Route[]): void;
+}
+
+/** Creates a route table that `swap` replaces atomically (one reference assignment). */
+export function createSwappableRouteTable(routes: readonly Route[]): SwappableRouteTable {
+  let current = buildRouteTable(routes);
+  return {
+    get routes() {
+      return current.routes;
+    },
+    match: (token) => current.match(token),
+    swap(next) {
+      current = buildRouteTable(next);
+    },
+  };
+}

@@ -41,6 +41,8 @@ export interface DeliveryLoop {
   waitFor(ids: readonly string[], ms: number): { result: Promise<WaitResult>; cancel(): void };
   /** The lane's unconfirmed messages, for the session's history check on rejoin. */
   unconfirmed(lane: Lane): Unconfirmed | undefined;
+  /** Follows a session added after start (a configuration reload). */
+  watch(session: Session): void;
   /** Number of messages sent and not yet confirmed, over all lanes. */
   inFlight(): number;
   /** Stops sending new messages; resolves when nothing is in flight or `graceMs` passed. */
@@ -293,6 +295,7 @@ export function createDeliveryLoop(deps: {
         since: Math.min(...msgs.map((m) => m.createdAt)),
       };
     },
+    watch: watchSession,
     inFlight: inFlightCount,
     drain(graceMs) {
       draining = true;

@@ -18,6 +18,11 @@ export interface SessionPool {
   stop(): Promise<void>;
   /** Every session online and every room joined, with the details `/ready` shows. */
   readiness(): Readiness;
+  /**
+   * A configuration reload: joins rooms and starts sessions that `routes` need and the
+   * pool lacks, without touching the streams it has; returns the new sessions.
+   */
+  extend(routes: readonly Route[]): Session[];
 }
 
 /** What `/ready` reports. */
@@ -29,6 +34,25 @@ export interface Readiness {
     lastError: string | null;
     rooms: Array<{ room: string; state: string; lastError: string | null }>;
   }>;
+}
+
+/** The rooms of each nick (direct messages: DIRECT_NICK, no rooms) and the room passwords. */
+function groupTargets(routes: readonly Route[]): {
+  roomsByNick: Map<string, Set<string>>;
+  passwords: Map<string, string>;
+} {
+  const roomsByNick = new Map<string, Set<string>>();
+  const passwords = new Map<string, string>();
+  for (const route of routes) {
+    for (const t of route.targets) {
+      const { room, nick } = laneOf(t);
+      const set = roomsByNick.get(nick) ?? new Set<string>();
+      if (t.kind === "room") set.add(room);
+      if (t.kind === "room" && t.password !== undefined) passwords.set(room, t.password);
+      roomsByNick.set(nick, set);
+    }
+  }
+  return { roomsByNick, passwords };
 }
 
 /** Groups route targets by nick and creates one session per nick. */
@@ -43,34 +67,22 @@ export function createSessionPool(deps: {
   /** Called when `nick`'s session has a new stream after a lost one. */
   onReconnect?: (nick: string) => void;
 }): SessionPool {
-  const roomsByNick = new Map<string, Set<string>>();
-  const passwords = new Map<string, string>();
-  for (const route of deps.routes) {
-    for (const t of route.targets) {
-      // Direct messages get a session of their own, with no rooms (DIRECT_NICK).
-      const { room, nick } = laneOf(t);
-      const set = roomsByNick.get(nick) ?? new Set<string>();
-      if (t.kind === "room") set.add(room);
-      if (t.kind === "room" && t.password !== undefined) passwords.set(room, t.password);
-      roomsByNick.set(nick, set);
-    }
-  }
   const sessions = new Map<string, Session>();
-  for (const [nick, rooms] of roomsByNick) {
-    sessions.set(
+  const createFor = (nick: string, rooms: Set<string>, passwords: ReadonlyMap<string, string>) =>
+    createSession({
+      settings: deps.settings,
       nick,
-      createSession({
-        settings: deps.settings,
-        nick,
-        rooms: [...rooms],
-        passwords,
-        log: deps.log.child({ nick }),
-        timing: deps.timing,
-        selfPingMs: deps.selfPingMs,
-        unconfirmed: (room) => deps.unconfirmed?.(room, nick),
-        onReconnect: () => deps.onReconnect?.(nick),
-      }),
-    );
+      rooms: [...rooms],
+      passwords,
+      log: deps.log.child({ nick }),
+      timing: deps.timing,
+      selfPingMs: deps.selfPingMs,
+      unconfirmed: (room) => deps.unconfirmed?.(room, nick),
+      onReconnect: () => deps.onReconnect?.(nick),
+    });
+  const initial = groupTargets(deps.routes);
+  for (const [nick, rooms] of initial.roomsByNick) {
+    sessions.set(nick, createFor(nick, rooms, initial.passwords));
   }
   const random = deps.random ?? deps.timing?.random ?? Math.random;
   let stopped = false;
@@ -104,6 +116,22 @@ export function createSessionPool(deps: {
       stopped = true;
       for (const t of timers) clearTimeout(t);
       await Promise.allSettled([...sessions.values()].map((s) => s.stop()));
+    },
+    extend(routes) {
+      const wanted = groupTargets(routes);
+      const added: Session[] = [];
+      for (const [nick, rooms] of wanted.roomsByNick) {
+        const existing = sessions.get(nick);
+        if (existing) {
+          for (const room of rooms) existing.joinRoom(room, wanted.passwords.get(room));
+          continue;
+        }
+        const session = createFor(nick, rooms, wanted.passwords);
+        sessions.set(nick, session);
+        added.push(session);
+        if (!stopped) keepStarting(session, 0).catch(() => {});
+      }
+      return added;
     },
     readiness() {
       const list = [...sessions.values()].map((s) => ({

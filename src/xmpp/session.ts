@@ -71,6 +71,8 @@ export interface Session extends EventEmitter<SessionEvents> {
   start(): Promise<void>;
   /** Asks a room that refused us to be joined now, not at the end of its backoff. */
   retryRoom(room: string): void;
+  /** Adds a room to this session (a configuration reload) and joins it if online. */
+  joinRoom(room: string, password?: string): void;
   /**
    * Sends `body` to a room (resolves when the room reflects it back) or, from the direct
    * session, to a user JID (resolves when the server acknowledges it, XEP-0198); rejects
@@ -132,35 +134,37 @@ export function createSession(deps: {
   };
 
   const rooms = new Map<string, Room>();
-  for (const jid of deps.rooms) {
-    rooms.set(
-      jid,
-      createRoom({
-        room: jid,
-        nick,
-        password: deps.passwords?.get(jid),
-        conn,
-        log,
-        selfPingMs: deps.selfPingMs ?? 60_000,
-        retryDelay: (attempt) => backoffDelay(attempt, timing.random, timing.backoff),
-        unconfirmed: () => deps.unconfirmed?.(jid),
-        isStopping: () => stopping,
-        onReady: () => events.emit("roomReady", jid),
-        onDown: (err) => {
-          rejectPending(jid, err);
-          events.emit("roomDown", jid, err);
-        },
-        onConfirmed: (id) => {
-          const p = pending.get(id);
-          if (p) {
-            pending.delete(id);
-            p.resolve();
-          }
-          events.emit("confirmed", jid, id);
-        },
-      }),
-    );
-  }
+  const roomStates = new Map<string, RoomState>();
+  const addRoom = (jid: string, password: string | undefined) => {
+    const room = createRoom({
+      room: jid,
+      nick,
+      password,
+      conn,
+      log,
+      selfPingMs: deps.selfPingMs ?? 60_000,
+      retryDelay: (attempt) => backoffDelay(attempt, timing.random, timing.backoff),
+      unconfirmed: () => deps.unconfirmed?.(jid),
+      isStopping: () => stopping,
+      onReady: () => events.emit("roomReady", jid),
+      onDown: (err) => {
+        rejectPending(jid, err);
+        events.emit("roomDown", jid, err);
+      },
+      onConfirmed: (id) => {
+        const p = pending.get(id);
+        if (p) {
+          pending.delete(id);
+          p.resolve();
+        }
+        events.emit("confirmed", jid, id);
+      },
+    });
+    rooms.set(jid, room);
+    roomStates.set(jid, room.state);
+    return room;
+  };
+  for (const jid of deps.rooms) addRoom(jid, deps.passwords?.get(jid));
 
   const roomOf = (from: string | undefined): [Room | undefined, string] => {
     const slash = from?.indexOf("/") ?? -1;
@@ -271,8 +275,6 @@ export function createSession(deps: {
     lastError: { get: () => conn.lastError, enumerable: true },
     maxStanzaBytes: { get: () => conn.maxStanzaBytes, enumerable: true },
   });
-  const roomStates = new Map<string, RoomState>();
-  for (const [jid, room] of rooms) roomStates.set(jid, room.state);
 
   return Object.assign(
     events as EventEmitter<SessionEvents> & {
@@ -290,6 +292,11 @@ export function createSession(deps: {
       },
       canSend: (jid: string) => conn.ready && (direct || rooms.get(jid)?.state.phase === "joined"),
       retryRoom: (jid: string) => rooms.get(jid)?.retryNow(),
+      joinRoom(jid: string, password?: string) {
+        if (rooms.has(jid)) return;
+        const room = addRoom(jid, password);
+        if (conn.ready) room.rejoin();
+      },
       async start() {
         await conn.start();
         // `ready` handlers ran inside start(): every room is joining now.
