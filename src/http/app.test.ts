@@ -289,3 +289,10 @@ test("?dry_run=1 shows the rendered messages and their targets without sending",
   });
   assert.equal(accepted, 0);
 });
+
+test("GET on a post URL is a plain 404, not a token error", async () => {
+  const { app } = setup();
+  const res = await app.inject({ method: "GET", url: "/post/s3cret-token" });
+  assert.equal(res.statusCode, 404);
+  assert.equal(res.json().error, "404 Not Found: no such endpoint: GET /post/…");
+});

@@ -104,7 +104,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   // Authenticate before the body is read: an unknown caller gets 404, not a parse error.
   app.addHook("onRequest", async (req) => {
-    if (!req.url.startsWith("/post")) return;
+    // Only the post routes take tokens; anything else (GET /post/…) is a plain 404.
+    if (req.method !== "POST" || !req.routeOptions.url?.startsWith("/post")) return;
     limited(global, "too many posts to this gateway");
     const token = tokenOf(req);
     if (token === undefined) {
