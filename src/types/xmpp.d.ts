@@ -94,6 +94,8 @@ declare module "@xmpp/client" {
     };
     streamManagement: StreamManagement;
     iqCaller: { request(stanza: Element, timeout?: number): Promise<Element> };
+    /** saslmechanisms' Factory; `_mechs` is its ordered registry (first match wins). */
+    saslFactory: { _mechs: Array<{ name: string; mech: new () => unknown }> };
   }
 
   export function client(options: ClientOptions): Client;

@@ -9,6 +9,7 @@ import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
+import { type ServerProof, scramMechanism, serverProofMatches } from "./scram.ts";
 
 /** XEP-0198 namespace. */
 const NS_SM = "urn:xmpp:sm:3";
@@ -118,11 +119,22 @@ export function createConnection(
           `the server of ${settings.domain} did not offer STARTTLS; refusing to log in without TLS`,
         );
       }
-      const mechanism = ["SCRAM-SHA-1", "PLAIN"].find((m) => mechanisms.includes(m));
+      // Strongest first (RFC 7677 before RFC 5802); PLAIN only inside TLS, checked above.
+      const mechanism = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"].find((m) =>
+        mechanisms.includes(m),
+      );
+      scramProof.expected = undefined;
       if (!mechanism) throw new Error(`no supported SASL mechanism among ${mechanisms.join(", ")}`);
       await authenticate({ username: local ?? "", password: settings.password }, mechanism);
     },
   });
+  // SCRAM on node:crypto (fast PBKDF2, server signature checked) ahead of xmpp.js's own:
+  // the factory creates the first registered mechanism of a name.
+  const scramProof: ServerProof = { expected: undefined };
+  xmpp.saslFactory._mechs.unshift(
+    { name: "SCRAM-SHA-256", mech: scramMechanism("sha256", scramProof) },
+    { name: "SCRAM-SHA-1", mech: scramMechanism("sha1", scramProof) },
+  );
   // Reconnection is ours (jittered backoff); xmpp.js's fixed one-second loop is detached.
   xmpp.reconnect.stop();
   // XEP-0198 §5: ask for acks; a stream that does not answer in time is dead.
@@ -145,6 +157,8 @@ export function createConnection(
   let smOffered = false;
   let maxStanzaBytes: number | undefined;
   let lastError: string | undefined;
+  /** Why we refused the server ourselves: outranks the socket errors that follow. */
+  let refusal: string | undefined;
   let running = false; // between start() and stop(): reconnect when the stream drops
   let attempt = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -155,6 +169,7 @@ export function createConnection(
     ready = true;
     attempt = 0;
     lastError = undefined;
+    refusal = undefined;
     events.emit("ready", resumed);
     if (!xmpp.streamManagement.enabled) schedulePing();
   };
@@ -189,7 +204,7 @@ export function createConnection(
         // connect + open: stream features resume the XEP-0198 session where possible.
         await xmpp.reconnect.reconnect();
       } catch (err) {
-        lastError = describeConnectError(err, settings);
+        lastError = refusal ?? describeConnectError(err, settings);
         if (xmpp.status === "disconnect" || xmpp.status === "offline") scheduleReconnect();
         else xmpp.disconnect().catch(() => scheduleReconnect());
       }
@@ -202,6 +217,17 @@ export function createConnection(
   };
 
   xmpp.on("nonza", (el: Element) => {
+    // RFC 5802 §5.1: the server proves it knows the password too, or the session is refused.
+    if (el.is("success", "urn:ietf:params:xml:ns:xmpp-sasl") && scramProof.expected !== undefined) {
+      const final = Buffer.from(el.text(), "base64").toString("utf8");
+      if (!serverProofMatches(scramProof, final)) {
+        refusal = `the server of ${settings.domain} did not prove it knows the password (SCRAM server signature mismatch); refusing the session`;
+        lastError = refusal;
+        log.error(refusal);
+        xmpp.disconnect().catch(() => {});
+        return;
+      }
+    }
     if (el.is("features", "http://etherx.jabber.org/streams") && el.getChild("sm", NS_SM)) {
       smOffered = true;
     }
@@ -232,7 +258,7 @@ export function createConnection(
     }
   });
   xmpp.on("error", (err: unknown) => {
-    lastError = describeConnectError(err, settings);
+    lastError = refusal ?? describeConnectError(err, settings);
     log.warn({ err: lastError }, "xmpp connection error");
   });
   xmpp.on("stanza", (stanza: Element) => events.emit("stanza", stanza));
@@ -274,7 +300,7 @@ export function createConnection(
         try {
           await xmpp.start();
         } catch (err) {
-          lastError = describeConnectError(lastError ?? err, settings);
+          lastError = refusal ?? describeConnectError(lastError ?? err, settings);
           await xmpp.stop().catch(() => {});
           throw new Error(lastError, { cause: err });
         }
