@@ -4,29 +4,27 @@
 // resolved alert through an in-process gateway, configured with the documented route, into
 // a room on a real Prosody, where a second account sees them.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import {
-  closeSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse, stringify } from "yaml";
 import { newToken } from "../src/cli/token.ts";
-import { findExecutable, run } from "../src/devserver/certs.ts";
+import { run } from "../src/devserver/certs.ts";
 import { httpPost } from "../src/devserver/http-post.ts";
+import {
+  freePort,
+  PortInUseError,
+  requireExecutable,
+  retryWhilePortInUse,
+  spawnServer,
+} from "../src/devserver/process.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 
 const DOC = "docs/alertmanager/alertmanager.yml";
@@ -57,10 +55,10 @@ function webhookOf(config: Yaml): Yaml {
 }
 
 function binaries(): { alertmanager: string; amtool: string } {
-  const alertmanager = findExecutable("prometheus-alertmanager") ?? findExecutable("alertmanager");
-  const amtool = findExecutable("amtool");
-  if (alertmanager === undefined || amtool === undefined) throw new Error(INSTALL);
-  return { alertmanager, amtool };
+  return {
+    alertmanager: requireExecutable(["prometheus-alertmanager", "alertmanager"], INSTALL),
+    amtool: requireExecutable("amtool", INSTALL),
+  };
 }
 
 test("the documented alertmanager.yml is valid for amtool and says what the docs say", async () => {
@@ -117,15 +115,10 @@ before(async () => {
   mkdirSync(dirname(tokenFile), { recursive: true });
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   writeFileSync(join(dir, "gw", "config.yaml"), stringify(routes));
-  gateway = await startGateway(
+  gateway = await startTestGateway(
+    server,
+    GW,
     {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: join(dir, "gw", "data"),
       CONFIG_FILE: join(dir, "gw", "config.yaml"),
     },
@@ -211,9 +204,8 @@ interface Alertmanager {
 }
 
 const START_MS = 15_000;
-const STOP_GRACE_MS = 3_000;
 
-async function startAlertmanager(bin: string, dir: string): Promise<Alertmanager> {
+function startAlertmanager(bin: string, dir: string): Promise<Alertmanager> {
   const logFile = join(dir, "alertmanager.log");
   const tail = (): string => {
     try {
@@ -222,69 +214,40 @@ async function startAlertmanager(bin: string, dir: string): Promise<Alertmanager
       return "(no log)";
     }
   };
-  // A port picked here can be taken before Alertmanager binds it: try again then.
-  for (let attempt = 1; ; attempt++) {
+  return retryWhilePortInUse(async () => {
     const port = await freePort();
-    const log = openSync(logFile, "a");
-    let proc: ChildProcess;
-    try {
-      proc = spawn(
-        bin,
-        [
-          `--config.file=${join(dir, "alertmanager.yml")}`,
-          `--storage.path=${join(dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          "--cluster.listen-address=", // no gossip port, no peers to wait for
-          "--log.level=debug",
-        ],
-        { cwd: dir, stdio: ["ignore", log, log], env: withoutProxies(process.env) },
-      );
-    } finally {
-      closeSync(log);
-    }
-    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-    let alive = true;
-    void exited.then(() => {
-      alive = false;
-    });
-    const failed = new Promise<Error>((resolve) => proc.once("error", resolve));
-    if (proc.pid === undefined) throw await failed;
-    const pid = proc.pid;
-    const killOnExit = (): void => signal(pid, "SIGKILL");
-    process.once("exit", killOnExit);
-    proc.unref();
-    const stop = async (): Promise<void> => {
-      process.removeListener("exit", killOnExit);
-      if (!alive) return;
-      signal(pid, "SIGTERM");
-      if (await within(exited, STOP_GRACE_MS)) return;
-      signal(pid, "SIGKILL");
-      await within(exited, STOP_GRACE_MS);
-    };
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + START_MS;
-    while (alive && Date.now() < deadline) {
-      if ((await httpGet(`${url}/-/ready`).catch(() => 0)) === 200) {
-        return {
-          url,
-          post: (path, body) =>
-            httpPost(`${url}${path}`, JSON.stringify(body), { "content-type": "application/json" }),
-          explain: (waiting) =>
-            waiting.catch((err: Error) => {
-              throw new Error(`${err.message}\n--- alertmanager.log (tail)\n${tail()}`);
-            }),
-          stop,
-        };
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await stop();
-    const busy = /address already in use/i.test(tail());
-    if (busy && attempt < 3) continue;
-    throw new Error(
-      `Alertmanager ${alive ? `did not get ready within ${START_MS} ms` : "exited during start-up"}; log tail:\n${tail()}`,
+    const proc = await spawnServer(
+      bin,
+      [
+        `--config.file=${join(dir, "alertmanager.yml")}`,
+        `--storage.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--cluster.listen-address=", // no gossip port, no peers to wait for
+        "--log.level=debug",
+      ],
+      { cwd: dir, stdout: logFile, env: withoutProxies(process.env) },
     );
-  }
+    const url = `http://127.0.0.1:${port}`;
+    const ready = async () => (await httpGet(`${url}/-/ready`).catch(() => 0)) === 200;
+    if (await proc.waitUntil(ready, START_MS, 50)) {
+      return {
+        url,
+        post: (path, body) =>
+          httpPost(`${url}${path}`, JSON.stringify(body), { "content-type": "application/json" }),
+        explain: (waiting) =>
+          waiting.catch((err: Error) => {
+            throw new Error(`${err.message}\n--- alertmanager.log (tail)\n${tail()}`);
+          }),
+        stop: () => proc.stop(),
+      };
+    }
+    const died = proc.hasExited(); // read before stop() kills it
+    await proc.stop();
+    const busy = /address already in use/i.test(tail());
+    throw new (busy ? PortInUseError : Error)(
+      `Alertmanager ${died ? "exited during start-up" : `did not get ready within ${START_MS} ms`}; log tail:\n${tail()}`,
+    );
+  });
 }
 
 /** Alertmanager must reach the gateway on loopback directly, whatever proxy CI sets. */
@@ -304,36 +267,4 @@ function httpGet(url: string): Promise<number> {
     req.on("error", reject);
     req.end();
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen({ host: "127.0.0.1", port: 0, exclusive: true }, () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-async function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,15 +1,12 @@
 // `xmpp-msg-gw check` as an operator runs it, against a real Prosody.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { runCli } from "./support/cli.ts";
+import { xmppEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/observer.ts";
 import { configureRoom } from "./support/room-admin.ts";
 
-const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
 const GW = { user: "checkbot", password: "check-pass-1" };
 const OWNER = { user: "owner", password: "owner-pass-1" };
 let server: ProsodyServer;
@@ -30,34 +27,10 @@ after(async () => {
   await server?.stop();
 });
 
-function check(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  const cwd = mkdtempSync(join(tmpdir(), "gw-check-"));
-  const child = spawn(process.execPath, [BIN, "check"], {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? "",
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      ...env,
-    },
-  });
-  let out = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-  });
-  child.stderr.on("data", (d) => {
-    out += d;
-  });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 45_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
+/** Runs `xmpp-msg-gw check` as GW with `env` on top; its stdout and stderr as one `out`. */
+async function check(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const r = await runCli(["check"], { ...xmppEnv(server, GW), ...env }, { ms: 45_000 });
+  return { code: r.code, out: r.output };
 }
 
 test("everything works: a table of what was checked, exit 0", async () => {

@@ -1,22 +1,22 @@
 // The `xmpp-msg-gw` executable as users run it: a separate process, a real Prosody, and
 // a second real account in the room checking what arrived.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { BIN, captureCli, killCliChildren, LISTENING, runCli, spawnCli } from "./support/cli.ts";
+import { gatewayEnv, xmppEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/observer.ts";
 
-const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
 const BOT = { user: "clibot", password: "cli-pass-1" };
 const WATCHER = { user: "cliwatch", password: "cli-watch-1" };
 let server: ProsodyServer;
 let room: string;
 let observer: Observer;
-const children = new Set<ChildProcess>();
 
 before(async () => {
   server = await startProsody({ users: [BOT, WATCHER] });
@@ -25,54 +25,14 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) c.kill("SIGKILL");
+  killCliChildren();
   await observer?.stop();
   await server?.stop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the executable in an empty directory (no .env), with a bounded time. */
-function run(
-  args: string[],
-  env: Record<string, string> = {},
-  stdin?: string,
-  ms = 20_000,
-): Promise<Run> {
-  const cwd = mkdtempSync(join(tmpdir(), "gw-cli-"));
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "", HOME: cwd, ...env },
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  child.stdin.end(stdin ?? "");
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const xmppEnv = () => ({
-  XMPP_HOST: server.host,
-  XMPP_PORT: String(server.c2sPort),
-  XMPP_CA_FILE: server.caFile,
-});
+const run = (args: string[], env: Record<string, string> = {}, stdin?: string, ms = 20_000) =>
+  runCli(args, env, { stdin, ms });
 
 test("send: the old xmpp_client.py flags post a message to the room as the nick", async () => {
   const r = await run(
@@ -89,7 +49,7 @@ test("send: the old xmpp_client.py flags post a message to the room as the nick"
       "deploy",
       "done ✓",
     ],
-    xmppEnv(),
+    xmppEnv(server),
   );
   assert.equal(r.code, 0, r.stderr);
   const got = await observer.waitFor((m) => m.body === "deploy done ✓");
@@ -99,7 +59,7 @@ test("send: the old xmpp_client.py flags post a message to the room as the nick"
 test("send: the text may come on stdin, and JID_FROM_USER/PASS stand in for -j/-p", async () => {
   const r = await run(
     ["send", "-r", room, "-n", "stdin-nick"],
-    { ...xmppEnv(), JID_FROM_USER: `${BOT.user}@${server.domain}`, JID_FROM_PASS: BOT.password },
+    xmppEnv(server, BOT),
     "line one\nline two\n",
   );
   assert.equal(r.code, 0, r.stderr);
@@ -109,7 +69,7 @@ test("send: the text may come on stdin, and JID_FROM_USER/PASS stand in for -j/-
 
 test("an untrusted server certificate is refused with a clear message, never sent in plaintext", async () => {
   const before = observer.messages.length;
-  const { XMPP_CA_FILE: _, ...noCa } = xmppEnv();
+  const { XMPP_CA_FILE: _, ...noCa } = xmppEnv(server);
   const r = await run(
     [
       "send",
@@ -134,39 +94,22 @@ test("an untrusted server certificate is refused with a clear message, never sen
 
 test("serve without the CA logs the refusal and keeps posts spooled (202), never sent in the clear", async () => {
   const cwd = mkdtempSync(join(tmpdir(), "gw-cli-"));
-  const { XMPP_CA_FILE: _, ...noCa } = xmppEnv();
+  const { XMPP_CA_FILE: _, ...noCa } = gatewayEnv(server, BOT);
+  // Spawned here, not with startServe: container.test.ts and systemd.test.ts check that this
+  // file runs exactly `node bin/xmpp-msg-gw.js serve`, as the container and the unit do.
   const child = spawn(process.execPath, [BIN, "serve"], {
     cwd,
-    env: {
-      PATH: process.env.PATH ?? "",
-      ...noCa,
-      JID_FROM_USER: `${BOT.user}@${server.domain}`,
-      JID_FROM_PASS: BOT.password,
-      KNOWN_ROOMS: `servetok:${room}:serve-nick`,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-    },
+    env: { PATH: process.env.PATH ?? "", ...noCa, KNOWN_ROOMS: `servetok:${room}:serve-nick` },
   });
-  children.add(child);
-  let log = "";
-  const listening = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${log}`)), 15_000);
-    child.stdout.on("data", (d) => {
-      log += d;
-      const url = /listening on (http:\/\/[\d.:]+)/.exec(log)?.[1];
-      if (url && /not trusted/.test(log)) {
-        clearTimeout(timer);
-        resolve(url);
-      }
-    });
-  });
+  const serve = captureCli(child);
   try {
-    const url = await listening;
-    assert.match(log, /TLS certificate of localhost is not trusted/);
+    const [, url] = await serve.waitFor(LISTENING, 15_000);
+    await serve.waitFor(/not trusted/, 15_000);
+    assert.match(serve.stdout(), /TLS certificate of localhost is not trusted/);
     const res = await httpPost(`${url}/post/servetok`, "hello", { "content-type": "text/plain" });
     assert.equal(res.status, 202, res.body);
     assert.equal(JSON.parse(res.body).status, "queued");
-    assert.doesNotMatch(log, /servetok|cli-pass-1/, "no token or password in the log");
+    assert.doesNotMatch(serve.stdout(), /servetok|cli-pass-1/, "no token or password in the log");
   } finally {
     child.kill("SIGTERM");
   }
@@ -192,11 +135,8 @@ test("token prints a fresh random URL-safe token", async () => {
 });
 
 test("watch prints what arrives in the room", async () => {
-  const cwd = mkdtempSync(join(tmpdir(), "gw-cli-"));
-  const child = spawn(
-    process.execPath,
+  const watch = spawnCli(
     [
-      BIN,
       "watch",
       "-j",
       `${WATCHER.user}@${server.domain}`,
@@ -207,26 +147,10 @@ test("watch prints what arrives in the room", async () => {
       "-n",
       "cli-watcher",
     ],
-    { cwd, env: { PATH: process.env.PATH ?? "", ...xmppEnv() } },
+    xmppEnv(server),
   );
-  children.add(child);
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-  });
-  const watching = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`watch did not join: ${err}`)), 15_000);
-    child.stderr.on("data", (d) => {
-      err += d;
-      if (/watching /.test(err)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
   try {
-    await watching;
+    await watch.waitFor(/watching /, 15_000);
     const r = await run(
       [
         "send",
@@ -240,15 +164,15 @@ test("watch prints what arrives in the room", async () => {
         "to-watch",
         "seen?",
       ],
-      xmppEnv(),
+      xmppEnv(server),
     );
     assert.equal(r.code, 0, r.stderr);
     const deadline = Date.now() + 5000;
-    while (!out.includes("<to-watch> seen?") && Date.now() < deadline)
+    while (!watch.stdout().includes("<to-watch> seen?") && Date.now() < deadline)
       await new Promise((res) => setTimeout(res, 50));
-    assert.match(out, /<to-watch> seen\?/);
+    assert.match(watch.stdout(), /<to-watch> seen\?/);
   } finally {
-    child.kill("SIGTERM");
+    watch.child.kill("SIGTERM");
   }
 });
 

@@ -9,8 +9,9 @@ import type { Element } from "@xmpp/xml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { type Connection, createConnection } from "../src/xmpp/connection.ts";
+import { clientSettings, startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 
 const GW = { user: "gw", password: "gw-pass-3" };
@@ -26,16 +27,7 @@ before(async () => {
   server = await startProsody({ users: [GW, WATCHER, ALICE] });
   observer = await observe(server, WATCHER, [`dev@${server.mucDomain}`]);
   alice = createConnection(
-    {
-      jid: `alice@${server.domain}`,
-      password: ALICE.password,
-      domain: server.domain,
-      host: server.host,
-      port: server.c2sPort,
-      tls: "starttls",
-      caFile: server.caFile,
-      logLevel: "fatal",
-    },
+    clientSettings(server, ALICE),
     "phone",
     createLogger("fatal"),
     FAST_TIMING,
@@ -71,15 +63,10 @@ test("a file route renders its template into a room and sends a direct message t
       - user: alice@${server.domain}
 `,
   );
-  gateway = await startGateway(
+  gateway = await startTestGateway(
+    server,
+    GW,
     {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: join(dir, "data"),
       CONFIG_FILE: join(dir, "config.yaml"),
     },

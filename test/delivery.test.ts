@@ -10,9 +10,11 @@ import type { LogLevel } from "../src/config/index.ts";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 import { configureRoom, kick, roomArchive } from "./support/room-admin.ts";
+import { until } from "./support/until.ts";
 
 const GW = { user: "gw", password: "gw-pass-2" };
 /** Refusals and reconnects are expected here; set TEST_LOG_LEVEL=debug to see them. */
@@ -33,19 +35,10 @@ after(async () => {
 });
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const g = await startGateway(
-    {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      DATA_DIR: mkdtempSync(join(tmpdir(), "gw-data-")),
-      XMPP_LOG_LEVEL: LOG_LEVEL,
-      ...env,
-    },
+  const g = await startTestGateway(
+    server,
+    GW,
+    { DATA_DIR: mkdtempSync(join(tmpdir(), "gw-data-")), XMPP_LOG_LEVEL: LOG_LEVEL, ...env },
     { log: createLogger(LOG_LEVEL), timing: FAST_TIMING, selfPingMs: 1000 },
   );
   gateways.push(g);
@@ -54,18 +47,6 @@ async function gateway(env: Record<string, string>): Promise<Gateway> {
 
 const post = (g: Gateway, token: string, text: string, query = "") =>
   httpPost(`${g.url}/post/${token}${query}`, text, { "content-type": "text/plain" });
-
-async function until(
-  what: string,
-  pred: () => boolean | Promise<boolean>,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test("server down: 100 posts are all accepted (202); server up: all 100 arrive, in order, once", async () => {
   const room = `outage@${server.mucDomain}`;

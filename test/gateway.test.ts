@@ -7,7 +7,8 @@ import { parse as parseYaml } from "yaml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/observer.ts";
 
 const GW = { user: "gw", password: "gw-pass-1" };
@@ -41,19 +42,7 @@ after(async () => {
 });
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const g = await startGateway(
-    {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      ...env,
-    },
-    { log: createLogger("warn") },
-  );
+  const g = await startTestGateway(server, GW, env, { log: createLogger("warn") });
   gateways.push(g);
   return g;
 }

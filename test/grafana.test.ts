@@ -16,8 +16,9 @@ import { newToken } from "../src/cli/token.ts";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 
 const CONTACT_POINT = "docs/grafana/contact-point.yaml";
@@ -146,15 +147,10 @@ before(async () => {
   put(join(dir, "gw", route.token_file), token);
   put(join(dir, "gw", route.hmac.secret_file), secret);
   writeFileSync(join(dir, "gw", "config.yaml"), stringify(routes));
-  gateway = await startGateway(
+  gateway = await startTestGateway(
+    server,
+    GW,
     {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: join(dir, "gw", "data"),
       CONFIG_FILE: join(dir, "gw", "config.yaml"),
     },

@@ -14,8 +14,9 @@ import { escapedBytes, splitMessage } from "../src/core/split.ts";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { createConnection } from "../src/xmpp/connection.ts";
+import { clientSettings, startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 
 const GW = { user: "gw", password: "gw-pass-4" };
@@ -37,15 +38,10 @@ before(async () => {
   });
   room = `limits@${server.mucDomain}`;
   observer = await observe(server, WATCHER, [room]);
-  gateway = await startGateway(
+  gateway = await startTestGateway(
+    server,
+    GW,
     {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: mkdtempSync(join(tmpdir(), "gw-data-")),
       XMPP_LOG_LEVEL: LOG_LEVEL,
       KNOWN_ROOMS: `lim:${room}:${NICK}`,
@@ -174,16 +170,7 @@ test("control: unguarded, Prosody closes the stream on an oversized stanza and o
   for (const [i, { body, logged }] of cases.entries()) {
     const logOffset = prosodyLogLength();
     const conn = createConnection(
-      {
-        jid,
-        password: CONTROL.password,
-        domain: server.domain,
-        host: server.host,
-        port: server.c2sPort,
-        tls: "starttls",
-        caFile: server.caFile,
-        logLevel: "fatal",
-      },
+      clientSettings(server, CONTROL),
       `control-${i}`,
       createLogger("fatal"),
       FAST_TIMING,

@@ -8,9 +8,11 @@ import { after, before, test } from "node:test";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { PREFIX } from "../src/metrics.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { until } from "./support/until.ts";
 
 const GW = { user: "metricsgw", password: "metrics-gw-pass-1" };
 const WATCHER = { user: "metricswatch", password: "metrics-watch-1" };
@@ -25,16 +27,11 @@ before(async () => {
   server = await startProsody({ users: [GW, WATCHER] });
   room = `metrics@${server.mucDomain}`;
   observer = await observe(server, WATCHER, [room]);
-  gateway = await startGateway(
+  gateway = await startTestGateway(
+    server,
+    GW,
     {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
       KNOWN_ROOMS: `${TOKEN}:${room}:${NICK}`,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: mkdtempSync(join(tmpdir(), "gw-metrics-")),
       XMPP_LOG_LEVEL: "fatal", // the restart test logs expected connection errors
     },
@@ -58,14 +55,6 @@ async function scrape(): Promise<{ contentType: string; text: string }> {
 function sample(text: string, series: string): number | undefined {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-async function until(what: string, pred: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test("two deliveries: counters and latency by route name, queue empty, session and room up, no token", async () => {

@@ -14,8 +14,9 @@ import { after, before, test } from "node:test";
 import { generateCerts } from "../src/devserver/certs.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { type Gateway, startGateway } from "../src/main.ts";
+import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim } from "./support/doc-blocks.ts";
+import { startTestGateway } from "./support/gateway.ts";
 import { type Nginx, requireNginx, startNginx } from "./support/nginx.ts";
 import { type Observer, observe } from "./support/observer.ts";
 
@@ -98,19 +99,7 @@ async function gateway(env: Record<string, string>): Promise<Logged> {
       done();
     },
   });
-  const g = await startGateway(
-    {
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      ...env,
-    },
-    { log: createLogger("info", sink) },
-  );
+  const g = await startTestGateway(server, GW, env, { log: createLogger("info", sink) });
   started.push(g);
   return { gateway: g, lines };
 }

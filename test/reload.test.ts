@@ -1,21 +1,21 @@
 // SIGHUP reloads routes and templates in a running gateway without dropping its XMPP
 // sessions; a bad new configuration is refused and the old one stays active.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { killCliChildren, startServe } from "./support/cli.ts";
+import { gatewayEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/observer.ts";
+import { until } from "./support/until.ts";
 
-const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
 const GW = { user: "gw", password: "gw-pass-4" };
 const WATCHER = { user: "watcher", password: "watcher-pass-4" };
 let server: ProsodyServer;
 let observer: Observer;
-let child: ChildProcess | undefined;
 const left: string[] = [];
 
 before(async () => {
@@ -28,24 +28,10 @@ before(async () => {
 });
 
 after(async () => {
-  child?.kill("SIGKILL");
+  killCliChildren();
   await observer?.stop();
   await server?.stop();
 });
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test("SIGHUP: new routes, rooms and nicks without dropping sessions; a bad file is refused", async () => {
   const dir = mkdtempSync(join(tmpdir(), "gw-reload-"));
@@ -59,38 +45,18 @@ test("SIGHUP: new routes, rooms and nicks without dropping sessions; a bad file 
   ) =>
     `  - name: ${name}\n    token: ${token}\n    template: "${template}"\n    targets:\n      - room: ${room}@${server.mucDomain}\n        nick: ${nick}\n`;
   writeFileSync(file, `routes:\n${route("a", "tok-a", "one", "nick-a")}`);
-  child = spawn(process.execPath, [BIN, "serve"], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? "",
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      CONFIG_FILE: file,
-    },
-  });
-  let log = "";
-  child.stdout?.on("data", (d) => {
-    log += d;
-  });
-  child.stderr?.on("data", (d) => {
-    log += d;
-  });
-  const url = await until(
-    "the gateway to listen",
-    async () => /listening on (http:\/\/[\d.:]+)/.exec(log)?.[1],
+  const gw = await startServe(
+    { ...gatewayEnv(server, GW), CONFIG_FILE: file },
+    { cwd: dir, ms: 15_000 },
   );
+  const { child, url } = gw;
   const post = (token: string, text: string) =>
     httpPost(`${url}/post/${token}`, JSON.stringify({ text }), {
       "content-type": "application/json",
     });
-  await until("route a to deliver", async () =>
-    (await post("tok-a", "before")).status === 200 ? true : undefined,
-  );
+  const delivers = (token: string, text: string) => async () =>
+    (await post(token, text)).status === 200;
+  await until("route a to deliver", delivers("tok-a", "before"), 15_000);
   await observer.waitFor((m) => m.nick === "nick-a" && m.body === "before");
   assert.equal((await post("tok-b", "x")).status, 404);
 
@@ -100,9 +66,7 @@ test("SIGHUP: new routes, rooms and nicks without dropping sessions; a bad file 
     `routes:\n${route("a", "tok-a", "one", "nick-a", "A: {{ text }}")}  - name: b\n    token: tok-b\n    targets:\n      - room: two@${server.mucDomain}\n        nick: nick-b\n      - room: three@${server.mucDomain}\n        nick: nick-a\n`,
   );
   child.kill("SIGHUP");
-  await until("route b", async () =>
-    (await post("tok-b", "hello b")).status === 200 ? true : undefined,
-  );
+  await until("route b", delivers("tok-b", "hello b"), 15_000);
   const inTwo = await observer.waitFor(
     (m) => m.room === `two@${server.mucDomain}` && m.nick === "nick-b",
   );
@@ -114,16 +78,18 @@ test("SIGHUP: new routes, rooms and nicks without dropping sessions; a bad file 
   assert.equal(inThree.body, '{\n  "text": "hello b"\n}');
   assert.equal((await post("tok-a", "after")).status, 200);
   await observer.waitFor((m) => m.nick === "nick-a" && m.body === "A: after");
-  assert.match(log, /configuration reloaded: 2 route\(s\)/);
+  assert.match(gw.output(), /configuration reloaded: 2 route\(s\)/);
   assert.deepEqual(left, [], "no occupant left any room: the sessions were kept");
 
   // A template error: refused, and the running configuration stays.
   writeFileSync(file, `routes:\n${route("a", "tok-a", "one", "nick-a", "{% if %}")}`);
   child.kill("SIGHUP");
-  await until("the refusal", async () =>
-    /reload refused, the running configuration stays/.test(log) ? true : undefined,
+  await until(
+    "the refusal",
+    () => /reload refused, the running configuration stays/.test(gw.output()),
+    15_000,
   );
-  assert.match(log, /routes\[0\]\.template/);
+  assert.match(gw.output(), /routes\[0\]\.template/);
   assert.equal((await post("tok-b", "still here")).status, 200);
   await observer.waitFor((m) => m.nick === "nick-b" && m.body === '{\n  "text": "still here"\n}');
 });

@@ -3,7 +3,6 @@
 // runs as a child process (`xmpp-msg-gw serve`), against a real Prosody, and what the room
 // received is read back from its archive (XEP-0313) by a second real account.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
@@ -12,16 +11,17 @@ import { after, before, test } from "node:test";
 import { xml } from "@xmpp/xml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { killCliChildren, runCli, type ServeProcess, startServe } from "./support/cli.ts";
+import { gatewayEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/observer.ts";
 import { configureRoom, roomArchive } from "./support/room-admin.ts";
+import { until } from "./support/until.ts";
 
-const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
 const GW = { user: "restartgw", password: "restart-gw-pass-1" };
 const WATCHER = { user: "restartwatch", password: "restart-watch-1" };
 const GRACE_MS = 1000;
 const DRAIN_GRACE_MS = 3000;
 let server: ProsodyServer;
-const children = new Set<ChildProcess>();
 const observers = new Set<Observer>();
 
 before(async () => {
@@ -29,7 +29,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of children) c.kill("SIGKILL");
+  killCliChildren();
   await Promise.allSettled([...observers].map((o) => o.stop()));
   if (server) {
     try {
@@ -63,117 +63,24 @@ async function persistentRoom(room: string, nick: string): Promise<void> {
   }
 }
 
-/** Polls `pred` every 100 ms until it holds; throws after `ms`. */
-async function until(
-  what: string,
-  pred: () => boolean | Promise<boolean>,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** A gateway running as `xmpp-msg-gw serve` in a child process. */
-interface GatewayProcess {
-  readonly child: ChildProcess;
-  /** Where HTTP listens, from the "listening on" log line. */
-  readonly url: string;
-  /** Everything it wrote so far (stdout and stderr). */
-  log(): string;
-  /** Resolves when the process ended. */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 /** Starts `serve` in an empty directory with `dataDir` as its spool directory. */
-async function startGateway(
+function startGateway(
   dataDir: string,
   knownRooms: string,
   env: Record<string, string> = {},
-): Promise<GatewayProcess> {
-  const cwd = mkdtempSync(join(tmpdir(), "gw-restart-cwd-"));
-  const child = spawn(process.execPath, [BIN, "serve"], {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: cwd,
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
-      KNOWN_ROOMS: knownRooms,
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "info",
-      SHUTDOWN_GRACE_MS: String(GRACE_MS),
-      ...env,
-    },
+): Promise<ServeProcess> {
+  return startServe({
+    ...gatewayEnv(server, GW),
+    KNOWN_ROOMS: knownRooms,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: "info",
+    SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    ...env,
   });
-  children.add(child);
-  let out = "";
-  child.stdout.on("data", (d) => {
-    out += d;
-  });
-  child.stderr.on("data", (d) => {
-    out += d;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      clearInterval(poll);
-      reject(new Error(`serve did not start within 20 s:\n${out}`));
-    }, 20_000);
-    const poll = setInterval(() => {
-      const found = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1];
-      if (found) {
-        clearTimeout(timer);
-        clearInterval(poll);
-        resolve(found);
-      }
-    }, 20);
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      clearInterval(poll);
-      reject(new Error(`serve exited (code ${code}, signal ${signal}) during start-up:\n${out}`));
-    });
-  });
-  return { child, url, log: () => out, exited };
-}
-
-/** Signals the process and waits (bounded) for it to end; returns its exit and the time it took. */
-async function stopGateway(
-  g: GatewayProcess,
-  signal: NodeJS.Signals,
-  ms = 30_000,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
-  const started = Date.now();
-  g.child.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      g.child.kill("SIGKILL");
-      reject(new Error(`the gateway did not exit within ${ms} ms of ${signal}:\n${g.log()}`));
-    }, ms);
-  });
-  try {
-    const exit = await Promise.race([g.exited, timeout]);
-    return { ...exit, ms: Date.now() - started };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** GET `/ready`: its status and JSON body. */
-function ready(g: GatewayProcess): Promise<{ status: number; body: ReadyBody }> {
+function ready(g: ServeProcess): Promise<{ status: number; body: ReadyBody }> {
   return new Promise((resolve, reject) => {
     const req = get(`${g.url}/ready`, { timeout: 5000 }, (res) => {
       let body = "";
@@ -195,7 +102,7 @@ interface ReadyBody {
 }
 
 /** Waits until `/ready` says ready and the spool holds no message. */
-async function readyAndEmpty(g: GatewayProcess, ms: number): Promise<void> {
+async function readyAndEmpty(g: ServeProcess, ms: number): Promise<void> {
   let last: unknown;
   await until(
     "/ready to say ready with an empty spool",
@@ -206,41 +113,16 @@ async function readyAndEmpty(g: GatewayProcess, ms: number): Promise<void> {
     },
     ms,
   ).catch((err: Error) => {
-    throw new Error(`${err.message}; last /ready: ${JSON.stringify(last)}\n${g.log()}`);
+    throw new Error(`${err.message}; last /ready: ${JSON.stringify(last)}\n${g.output()}`);
   });
 }
 
-const post = (g: GatewayProcess, token: string, text: string, query = "") =>
+const post = (g: ServeProcess, token: string, text: string, query = "") =>
   httpPost(`${g.url}/post/${token}${query}`, text, { "content-type": "text/plain" });
 
 /** Runs `xmpp-msg-gw spool …` on `dataDir` as a separate process, bounded in time. */
-function spoolCli(
-  dataDir: string,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cwd = mkdtempSync(join(tmpdir(), "gw-restart-cli-"));
-  const child = spawn(process.execPath, [BIN, "spool", ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "", HOME: cwd, DATA_DIR: dataDir },
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const spoolCli = (dataDir: string, ...args: string[]) =>
+  runCli(["spool", ...args], { DATA_DIR: dataDir });
 
 /** The bodies `nick` said in `room`, from the archive, and how many of them are repeats. */
 async function arrived(
@@ -269,13 +151,13 @@ test("gateway killed with kill -9 while messages are queued; restarted: all of t
     assert.equal(res.status, 202, res.body);
     assert.equal(JSON.parse(res.body).status, "queued");
   }
-  const killed = await stopGateway(first, "SIGKILL");
+  const killed = await first.stop("SIGKILL");
   assert.equal(killed.signal, "SIGKILL");
 
   await server.start();
   const started = Date.now();
   const second = await startGateway(data, `kt:${room}:kill-bot`);
-  assert.match(second.log(), /50 message\(s\) waiting in the spool/);
+  assert.match(second.output(), /50 message\(s\) waiting in the spool/);
   await readyAndEmpty(second, 60_000);
   t.diagnostic(`spool emptied ${Date.now() - started} ms after the restart`);
 
@@ -289,7 +171,7 @@ test("gateway killed with kill -9 while messages are queued; restarted: all of t
     assert.deepEqual(bodies, texts, "in the order they were accepted");
   } finally {
     await stopWatcher(reader);
-    await stopGateway(second, "SIGTERM");
+    await second.stop("SIGTERM");
   }
 });
 
@@ -310,11 +192,11 @@ test("SIGTERM: exits 0 within the grace period; unconfirmed messages stay spoole
     const res = await post(first, "tt", text);
     assert.equal(res.status, 202, res.body);
   }
-  const stopped = await stopGateway(first, "SIGTERM");
+  const stopped = await first.stop("SIGTERM");
   t.diagnostic(`exited ${stopped.ms} ms after SIGTERM (grace ${GRACE_MS} ms)`);
-  assert.equal(stopped.code, 0, first.log());
+  assert.equal(stopped.code, 0, first.output());
   assert.ok(stopped.ms < GRACE_MS + 2000, `exit took ${stopped.ms} ms`);
-  assert.match(first.log(), /stopped; 3 message\(s\) stay in the spool for the next start/);
+  assert.match(first.output(), /stopped; 3 message\(s\) stay in the spool for the next start/);
 
   await server.start();
   const second = await startGateway(data, routes);
@@ -329,7 +211,7 @@ test("SIGTERM: exits 0 within the grace period; unconfirmed messages stay spoole
       await stopWatcher(reader);
     }
   } finally {
-    await stopGateway(second, "SIGTERM");
+    await second.stop("SIGTERM");
   }
 });
 
@@ -350,16 +232,16 @@ test("SIGTERM with a message in flight: new posts get 503 with Retry-After, the 
     assert.equal(res.status, 202, res.body);
     first.child.kill("SIGTERM");
     await until("the gateway to wait for the confirmation", () =>
-      /waiting up to \d+ ms for 1 confirmation/.test(first.log()),
+      /waiting up to \d+ ms for 1 confirmation/.test(first.output()),
     );
     const refused = await post(first, "dt", "posted while shutting down");
     assert.equal(refused.status, 503, refused.body);
     assert.ok(Number(refused.headers["retry-after"]) > 0, "Retry-After");
     assert.match(JSON.parse(refused.body).error, /shutting down/);
-    const stopped = await stopGateway(first, "SIGTERM", 60_000);
+    const stopped = await first.stop("SIGTERM", 60_000);
     t.diagnostic(`exited ${stopped.ms} ms after the 503 (grace ${DRAIN_GRACE_MS} ms)`);
-    assert.equal(stopped.code, 0, first.log());
-    assert.match(first.log(), /stopped; 1 message\(s\) stay in the spool/);
+    assert.equal(stopped.code, 0, first.output());
+    assert.match(first.output(), /stopped; 1 message\(s\) stay in the spool/);
     // The grace period, then at most 2 s to leave the rooms and close the stream.
     assert.ok(stopped.ms < DRAIN_GRACE_MS + 3500, `exit took ${stopped.ms} ms`);
   } finally {
@@ -376,12 +258,12 @@ test("SIGTERM with a message in flight: new posts get 503 with Retry-After, the 
       const { bodies, duplicates } = await arrived(reader, room, "drain-bot");
       t.diagnostic(`duplicates ${duplicates} (target 0)`);
       assert.deepEqual(bodies, ["in flight at SIGTERM"]);
-      assert.match(second.log(), /found in the room history after a rejoin: not resent/);
+      assert.match(second.output(), /found in the room history after a rejoin: not resent/);
     } finally {
       await stopWatcher(reader);
     }
   } finally {
-    await stopGateway(second, "SIGTERM");
+    await second.stop("SIGTERM");
   }
 });
 
@@ -402,9 +284,9 @@ test("SIGTERM with the server up: the gateway's occupant leaves the room, and no
     );
     const res = await post(g, "lt", "hello before leaving");
     assert.equal(res.status, 200, res.body);
-    const stopped = await stopGateway(g, "SIGTERM");
-    assert.equal(stopped.code, 0, g.log());
-    assert.match(g.log(), /stopped; 0 message\(s\) stay in the spool/);
+    const stopped = await g.stop("SIGTERM");
+    assert.equal(stopped.code, 0, g.output());
+    assert.match(g.output(), /stopped; 0 message\(s\) stay in the spool/);
     await until("the observer to see the gateway leave", () =>
       presences.some((p) => p.nick === "leave-bot" && p.type === "unavailable"),
     );
@@ -441,7 +323,7 @@ test("spool retry reaches a running gateway: a dead letter is delivered soon aft
     await until(
       "the join backoff to exceed 8 s",
       () =>
-        [...g.log().matchAll(/not in retry@\S+ as retry-bot: .*?retrying in (\d+) ms/g)].some(
+        [...g.output().matchAll(/not in retry@\S+ as retry-bot: .*?retrying in (\d+) ms/g)].some(
           (m) => Number(m[1]) >= 8000,
         ),
       40_000,
@@ -468,6 +350,6 @@ test("spool retry reaches a running gateway: a dead letter is delivered soon aft
     await readyAndEmpty(g, 20_000);
     assert.equal((await ready(g)).body.spool.deadLetters, 0);
   } finally {
-    await stopGateway(g, "SIGTERM");
+    await g.stop("SIGTERM");
   }
 });

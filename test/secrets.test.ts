@@ -5,7 +5,6 @@
 // its data directory (SQLite spool, WAL) are searched for the token, the account
 // password and the room password, as they are and base64-encoded (SASL PLAIN, Basic).
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,10 +14,11 @@ import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import { createSession } from "../src/xmpp/session.ts";
+import { killCliChildren, startServe } from "./support/cli.ts";
+import { clientSettings, gatewayEnv } from "./support/gateway.ts";
 import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
 import { configureRoom } from "./support/room-admin.ts";
 
-const BIN = new URL("../bin/xmpp-msg-gw.js", import.meta.url).pathname;
 const secret = (what: string) => `${what}-${randomBytes(12).toString("hex")}`;
 const GW = { user: "secretgw", password: secret("account-pass") };
 const WATCHER = { user: "secretwatch", password: "secret-watch-1" };
@@ -32,7 +32,6 @@ let server: ProsodyServer;
 let room: string;
 let openRoom: string;
 let observer: Observer;
-let child: ChildProcess | undefined;
 
 before(async () => {
   // PLAIN only: the account password then crosses the stream itself (base64, RFC 4616),
@@ -52,7 +51,7 @@ before(async () => {
 });
 
 after(async () => {
-  child?.kill("SIGKILL");
+  killCliChildren();
   await observer?.stop();
   await server?.stop();
 });
@@ -95,16 +94,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 test("no token or password in the logs (trace level) or in the data directory", async () => {
   // Proof that the room is locked: joining without its password is refused.
   const intruder = createSession({
-    settings: {
-      jid: `${WATCHER.user}@${server.domain}`,
-      password: WATCHER.password,
-      domain: server.domain,
-      host: server.host,
-      port: server.c2sPort,
-      tls: "starttls",
-      caFile: server.caFile,
-      logLevel: "fatal",
-    },
+    settings: clientSettings(server, WATCHER),
     nick: "intruder",
     rooms: [room],
     timing: FAST_TIMING,
@@ -128,48 +118,25 @@ test("no token or password in the logs (trace level) or in the data directory", 
         password: ${ROOM_PASS}
 `,
   );
-  let stdout = "";
-  let stderr = "";
-  child = spawn(process.execPath, [BIN, "serve"], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: dir,
-      JID_FROM_USER: `${GW.user}@${server.domain}`,
-      JID_FROM_PASS: GW.password,
+  const gw = await startServe(
+    {
+      ...gatewayEnv(server, GW),
       KNOWN_ROOMS: `${ENV_TOKEN}:${openRoom}:open-bot`,
       CONFIG_FILE: join(dir, "config.yaml"),
-      XMPP_HOST: server.host,
-      XMPP_PORT: String(server.c2sPort),
-      XMPP_CA_FILE: server.caFile,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
       DATA_DIR: dataDir,
       LOG_LEVEL: "trace",
       XMPP_LOG_LEVEL: "trace",
       SHUTDOWN_GRACE_MS: "1000",
     },
-  });
-  const proc = child;
-  proc.stdout?.on("data", (d) => {
-    stdout += d;
-  });
-  proc.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
-  const output = () => `${stdout}\n--- stderr ---\n${stderr}`;
-
+    { cwd: dir },
+  );
+  const output = () => `${gw.stdout()}\n--- stderr ---\n${gw.stderr()}`;
+  const base = gw.url;
   const deadline = Date.now() + 20_000;
-  let url: string | undefined;
-  let readyNow = false;
-  while (!readyNow) {
+  while ((await get(`${base}/ready`)).status !== 200) {
     if (Date.now() > deadline) throw new Error(`not ready within 20 s:\n${output()}`);
     await new Promise((r) => setTimeout(r, 100));
-    url ??= /listening on (http:\/\/[\d.:]+)/.exec(stdout)?.[1];
-    if (url) readyNow = (await get(`${url}/ready`)).status === 200;
   }
-  const base = url as string;
 
   const text = { "content-type": "text/plain" };
   const basic = (user: string, token: string) =>
@@ -221,11 +188,10 @@ test("no token or password in the logs (trace level) or in the data directory", 
   for (const [path, content] of whileRunning)
     assert.deepEqual(leaks(content, secrets), [], `in ${path} (running)`);
 
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-  const code = await exited;
-  clearTimeout(timer);
+  const { code } = await gw.stop("SIGTERM", 20_000);
+  await gw.closed; // the last lines, written as it exited, are searched too
   assert.equal(code, 0, output());
+  const stdout = gw.stdout();
 
   // The search means something only if the stanzas were logged, the join with its
   // password included, and the requests too.

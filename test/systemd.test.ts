@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { loadConfig } from "../src/config/index.ts";
-import { findExecutable } from "../src/devserver/certs.ts";
+import { findExecutable } from "../src/devserver/process.ts";
 import { assertEmbedsVerbatim, REPO_ROOT } from "./support/doc-blocks.ts";
 
 const UNIT = "docs/systemd/xmpp-msg-gw.service";

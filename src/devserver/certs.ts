@@ -1,29 +1,19 @@
 // The throwaway CA and server certificate of the local Prosody (tests and `demo`),
 // generated once per process with the openssl CLI.
 import { execFile } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { requireExecutable } from "./process.ts";
+
+/** Re-exported from process.ts, where it now lives, for the importers of this module. */
+export { findExecutable } from "./process.ts";
 
 const DOMAIN = "localhost";
 const MUC_DOMAIN = "conference.localhost";
 const HOST = "127.0.0.1";
 const EXEC_TIMEOUT_MS = 15_000;
-
-/** The path of an executable on PATH (or the usual system dirs), or undefined. */
-export function findExecutable(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? "").split(path.delimiter).filter(Boolean);
-  for (const dir of [...dirs, "/usr/bin", "/usr/sbin", "/usr/local/bin"]) {
-    try {
-      accessSync(path.join(dir, name), constants.X_OK);
-      return path.join(dir, name);
-    } catch {
-      // Not here; keep looking.
-    }
-  }
-  return undefined;
-}
 
 /** Runs a command with a time limit, failing with its output so the cause is visible. */
 export function run(file: string, args: string[], cwd?: string): Promise<string> {
@@ -56,10 +46,10 @@ export function generateCerts(): Promise<TestCerts> {
 }
 
 async function makeCerts(): Promise<TestCerts> {
-  const openssl = findExecutable("openssl");
-  if (openssl === undefined) {
-    throw new Error("openssl is not installed: run `sudo apt-get install -y openssl`");
-  }
+  const openssl = requireExecutable(
+    "openssl",
+    "openssl is not installed: run `sudo apt-get install -y openssl`",
+  );
   const dir = await mkdtemp(path.join(os.tmpdir(), "xmpp-msg-gw-certs-"));
   // Relative names in `dir` (the cwd), so the argument lists can be written as plain strings.
   const openSsl = (args: string): Promise<string> => run(openssl, args.split(" "), dir);

@@ -2,13 +2,22 @@
 // temp dir, own self-signed CA, random ports, killed by PID on stop() and at process exit.
 // Option names below were checked against /usr/lib/prosody (Debian 0.12.3), not guessed.
 
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { findExecutable, generateCerts, run, type TestCerts } from "./certs.ts";
+import { generateCerts, run, type TestCerts } from "./certs.ts";
+import {
+  findExecutable,
+  freePort,
+  listenAndClose,
+  PortInUseError,
+  requireExecutable,
+  retryWhilePortInUse,
+  type ServerProcess,
+  spawnServer,
+} from "./process.ts";
 
 /** A running throwaway Prosody; everything it writes lives in `dir`, removed by `stop()`. */
 export interface ProsodyServer {
@@ -54,13 +63,11 @@ const DOMAIN = "localhost";
 const MUC_DOMAIN = "conference.localhost";
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
-const STOP_GRACE_MS = 3_000;
 
 /** Returns the path of the prosody binary, or throws one line telling how to install it. */
 export function requireProsody(): string {
-  const found = findExecutable("prosody");
-  if (found !== undefined) return found;
-  throw new Error(
+  return requireExecutable(
+    "prosody",
     "Prosody is not installed: run `sudo apt-get install -y prosody` (Debian/Ubuntu) or see " +
       "https://prosody.im/download/start; the integration tests need a real XMPP server.",
   );
@@ -71,20 +78,16 @@ export async function startProsody(opts: StartProsodyOptions = {}): Promise<Pros
   const prosody = requireProsody();
   const ctl = findExecutable("prosodyctl") ?? path.join(path.dirname(prosody), "prosodyctl");
   const [certs, ipv6] = await Promise.all([generateCerts(), loopbackV6Works()]);
-  // A port picked here can be taken by someone else before Prosody binds it: retry then.
-  for (let attempt = 1; ; attempt++) {
+  return retryWhilePortInUse(async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "xmpp-msg-gw-prosody-"));
     try {
       return await startIn(dir, prosody, ctl, certs, ipv6, opts);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
-      if (!(err instanceof PortInUseError) || attempt === 3) throw err;
+      throw err;
     }
-  }
+  });
 }
-
-/** Raised when Prosody could not bind one of the ports it was given. */
-class PortInUseError extends Error {}
 
 async function startIn(
   dir: string,
@@ -113,7 +116,7 @@ async function startIn(
   const registered = Promise.allSettled(
     (opts.users ?? []).map((u) => register(u.user, u.password)),
   );
-  let proc: Launched;
+  let proc: ServerProcess;
   try {
     proc = await launch(prosody, configFile, dir, c2sPort);
   } finally {
@@ -206,60 +209,27 @@ Component "${MUC_DOMAIN}" "muc"
 `;
 }
 
-/** One Prosody process: its PID and a bounded way to end it. */
-interface Launched {
-  pid: number;
-  stop(sig?: NodeJS.Signals): Promise<void>;
-}
-
 /** Spawns Prosody in the foreground and resolves once it serves `localhost` on c2sPort. */
 async function launch(
   prosody: string,
   config: string,
   dir: string,
   port: number,
-): Promise<Launched> {
-  // stdout/stderr go straight to files: no pipes to drain, nothing lost if the test dies.
-  const out = openSync(path.join(dir, "prosody.stdout"), "a");
-  const err = openSync(path.join(dir, "prosody.stderr"), "a");
-  let proc: ChildProcess;
-  try {
-    proc = spawn(prosody, ["-F", "--config", config], { cwd: dir, stdio: ["ignore", out, err] });
-  } finally {
-    closeSync(out);
-    closeSync(err);
-  }
-  const spawnFailed = new Promise<Error>((resolve) => proc.once("error", resolve));
-  let exited = false;
-  const exit = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  void exit.then(() => {
-    exited = true;
-    if (proc.pid !== undefined) live.delete(proc.pid);
+): Promise<ServerProcess> {
+  const proc = await spawnServer(prosody, ["-F", "--config", config], {
+    cwd: dir,
+    stdout: path.join(dir, "prosody.stdout"),
+    stderr: path.join(dir, "prosody.stderr"),
+    removeOnExit: dir,
   });
-  if (proc.pid === undefined) throw await spawnFailed;
-  const pid = proc.pid;
-  live.set(pid, dir);
-  installExitHooks();
-  // A test that forgets stop() must not hang the runner; the exit hook still kills Prosody.
-  proc.unref();
-  const stop = async (sig: NodeJS.Signals = "SIGTERM"): Promise<void> => {
-    if (exited) return;
-    signal(pid, sig);
-    if (await within(exit, STOP_GRACE_MS)) return;
-    signal(pid, "SIGKILL");
-    await within(exit, STOP_GRACE_MS);
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
   // Prosody answers a stream header only once its loop runs, i.e. after every port is bound.
-  while (!exited && Date.now() < deadline) {
-    if (await streamProbe(port)) return { pid, stop };
-    await sleep(20);
-  }
-  await stop();
+  if (await proc.waitUntil(() => streamProbe(port), START_TIMEOUT_MS)) return proc;
+  // Whether it died by itself must be read before stop() kills it.
+  const died = proc.hasExited();
+  await proc.stop();
   const logs = tailLogs(dir);
-  const why = exited
-    ? `Prosody exited (code ${proc.exitCode}, signal ${proc.signalCode}) during start-up`
+  const why = died
+    ? `Prosody exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) during start-up`
     : `Prosody did not answer on port ${port} within ${START_TIMEOUT_MS} ms`;
   const portBusy = /Failed to open server port|Address already in use/i.test(logs);
   throw new (portBusy ? PortInUseError : Error)(`${why}; log tail:\n${logs}`);
@@ -304,72 +274,6 @@ function tailLogs(dir: string): string {
   return parts.join("\n") || "(no output)";
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone: nothing left to stop.
-  }
-}
-
-async function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Servers not yet stopped (PID → dir), killed and removed if the test process goes first. */
-const live = new Map<number, string>();
-let hooksInstalled = false;
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  const killAll = (): void => {
-    for (const [pid, dir] of live) {
-      signal(pid, "SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    }
-    live.clear();
-  };
-  process.on("exit", killAll);
-  // Signals skip 'exit': kill our servers, then let the signal do what it would have done.
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    const onSignal = (): void => {
-      killAll();
-      process.removeListener(sig, onSignal);
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
-
-/** A port free on 127.0.0.1 (and on ::1 when Prosody will listen there too). */
-async function freePort(ipv6: boolean): Promise<number> {
-  for (;;) {
-    const port = await listenAndClose(HOST, 0);
-    if (!ipv6 || (await listenAndClose("::1", port).catch(() => 0)) === port) return port;
-  }
-}
-
-function listenAndClose(host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host, port, exclusive: true }, () => {
-      const address = server.address();
-      const bound = typeof address === "object" && address !== null ? address.port : port;
-      server.close(() => resolve(bound));
-    });
-  });
-}
-
 let v6: Promise<boolean> | undefined;
 
 /** Whether ::1 can be bound here (containers often lack IPv6 on loopback). */
@@ -378,8 +282,4 @@ function loopbackV6Works(): Promise<boolean> {
     .then(() => true)
     .catch(() => false);
   return v6;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -3,13 +3,18 @@
  * temp paths, pid), loopback ports picked here, one process in the foreground
  * (`master_process off`: no workers to orphan), killed by PID on stop() and at exit.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { findExecutable } from "../../src/devserver/certs.ts";
+import {
+  freePort,
+  PortInUseError,
+  requireExecutable,
+  retryWhilePortInUse,
+  spawnServer,
+} from "../../src/devserver/process.ts";
 
 /** A running nginx; everything it writes lives in `dir`, removed by stop(). */
 export interface Nginx {
@@ -27,13 +32,11 @@ export interface Nginx {
 
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 10_000;
-const STOP_GRACE_MS = 3_000;
 
 /** Returns the path of the nginx binary, or throws one line telling how to install it. */
 export function requireNginx(): string {
-  const found = findExecutable("nginx");
-  if (found !== undefined) return found;
-  throw new Error(
+  return requireExecutable(
+    "nginx",
     "nginx is not installed: run `sudo apt-get install -y nginx` (Debian/Ubuntu) and " +
       "`sudo service nginx stop`; the reverse-proxy tests run a real nginx.",
   );
@@ -52,19 +55,16 @@ export interface NginxOptions {
 /** Starts nginx in the foreground with a generated config around `opts.http`. */
 export async function startNginx(opts: NginxOptions): Promise<Nginx> {
   const nginx = requireNginx();
-  // A port picked here can be taken by someone else before nginx binds it: retry then.
-  for (let attempt = 1; ; attempt++) {
+  return retryWhilePortInUse(async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "xmpp-msg-gw-nginx-"));
     try {
       return await startIn(nginx, dir, opts);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
-      if (!(err instanceof PortInUseError) || attempt === 3) throw err;
+      throw err;
     }
-  }
+  });
 }
-
-class PortInUseError extends Error {}
 
 async function startIn(nginx: string, dir: string, opts: NginxOptions): Promise<Nginx> {
   const ports: number[] = [];
@@ -92,59 +92,26 @@ ${opts.http(ports, dir)}
 }
 `,
   );
-  // stdout/stderr go straight to a file: no pipe to drain, nothing lost if the test dies.
-  const out = openSync(file("nginx.stderr"), "a");
-  let proc: ChildProcess;
-  try {
-    proc = spawn(
-      nginx,
-      [
-        "-p",
-        `${dir}/`,
-        "-c",
-        file("nginx.conf"),
-        "-g",
-        `daemon off; pid ${file("nginx.pid")}; error_log stderr notice;`,
-      ],
-      { cwd: dir, stdio: ["ignore", out, out] },
-    );
-  } finally {
-    closeSync(out);
-  }
-  const spawnFailed = new Promise<Error>((resolve) => proc.once("error", resolve));
-  let exited = false;
-  const exit = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  void exit.then(() => {
-    exited = true;
-    if (proc.pid !== undefined) live.delete(proc.pid);
-  });
-  if (proc.pid === undefined) throw await spawnFailed;
-  const pid = proc.pid;
-  live.set(pid, dir);
-  installExitHooks();
-  proc.unref();
-  const kill = async (): Promise<void> => {
-    if (exited) return;
-    signal(pid, "SIGTERM");
-    if (await within(exit, STOP_GRACE_MS)) return;
-    signal(pid, "SIGKILL");
-    await within(exit, STOP_GRACE_MS);
-  };
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let up = false;
-  while (!exited && Date.now() < deadline) {
-    if ((await Promise.all(ports.map(accepts))).every(Boolean)) {
-      up = true;
-      break;
-    }
-    await sleep(20);
-  }
-  if (!up || exited) {
-    await kill();
+  const proc = await spawnServer(
+    nginx,
+    [
+      "-p",
+      `${dir}/`,
+      "-c",
+      file("nginx.conf"),
+      "-g",
+      `daemon off; pid ${file("nginx.pid")}; error_log stderr notice;`,
+    ],
+    { cwd: dir, stdout: file("nginx.stderr"), removeOnExit: dir },
+  );
+  const allAccept = async () => (await Promise.all(ports.map(accepts))).every(Boolean);
+  const up = await proc.waitUntil(allAccept, START_TIMEOUT_MS);
+  const died = proc.hasExited(); // read before stop() kills it
+  if (!up || died) {
+    await proc.stop();
     const log = tail(file("nginx.stderr"));
-    const why = exited
-      ? `nginx exited (code ${proc.exitCode}, signal ${proc.signalCode}) during start-up`
+    const why = died
+      ? `nginx exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) during start-up`
       : `nginx did not listen on ${ports.join(", ")} within ${START_TIMEOUT_MS} ms`;
     throw new (/Address already in use/.test(log) ? PortInUseError : Error)(
       `${why}; its output:\n${log}`,
@@ -153,12 +120,12 @@ ${opts.http(ports, dir)}
   let stopping: Promise<void> | undefined;
   return {
     dir,
-    pid,
+    pid: proc.pid,
     ports,
     accessLog: () => tail(file("access.log"), Number.POSITIVE_INFINITY),
     errorLog: () => tail(file("nginx.stderr"), Number.POSITIVE_INFINITY),
     stop() {
-      stopping ??= kill().then(() => rm(dir, { recursive: true, force: true }));
+      stopping ??= proc.stop().then(() => rm(dir, { recursive: true, force: true }));
       return stopping;
     },
   };
@@ -183,65 +150,4 @@ function accepts(port: number): Promise<boolean> {
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: HOST, port: 0, exclusive: true }, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-async function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** nginx processes not yet stopped (PID → dir), killed if the test process goes first. */
-const live = new Map<number, string>();
-let hooksInstalled = false;
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  const killAll = (): void => {
-    for (const [pid, dir] of live) {
-      signal(pid, "SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    }
-    live.clear();
-  };
-  process.on("exit", killAll);
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    const onSignal = (): void => {
-      killAll();
-      process.removeListener(sig, onSignal);
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
 }

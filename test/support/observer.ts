@@ -8,6 +8,7 @@ import { createLogger } from "../../src/log.ts";
 import type { ConnectionTiming } from "../../src/xmpp/connection.ts";
 import { createSession, type RoomMessage, type Session } from "../../src/xmpp/session.ts";
 import { configureTrust } from "../../src/xmpp/trust.ts";
+import { clientSettings } from "./gateway.ts";
 
 /** Reconnect fast in tests: 100 ms doubling to 1 s; pings every 2 s. */
 export const FAST_TIMING: ConnectionTiming = {
@@ -42,16 +43,7 @@ export async function observe(
     resolve: (m: RoomMessage) => void;
   }>();
   const session = createSession({
-    settings: {
-      jid: `${user.user}@${server.domain}`,
-      password: user.password,
-      domain: server.domain,
-      host: server.host,
-      port: server.c2sPort,
-      tls: "starttls",
-      caFile: server.caFile,
-      logLevel: "fatal",
-    },
+    settings: clientSettings(server, user),
     nick,
     timing: FAST_TIMING,
     rooms,

@@ -1,0 +1,204 @@
+// The child processes of the throwaway servers (Prosody for the tests and `demo`; nginx and
+// Alertmanager for the tests): found on PATH, given free loopback ports, stopped by PID
+// within a bounded time, and killed when this process exits first, so none is orphaned.
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, closeSync, constants, openSync, rmSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+
+const HOST = "127.0.0.1";
+const STOP_GRACE_MS = 3_000;
+
+/** The path of an executable on PATH (or the usual system dirs), or undefined. */
+export function findExecutable(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? "").split(path.delimiter).filter(Boolean);
+  for (const dir of [...dirs, "/usr/bin", "/usr/sbin", "/usr/local/bin"]) {
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return path.join(dir, name);
+    } catch {
+      // Not here; keep looking.
+    }
+  }
+  return undefined;
+}
+
+/** The path of the first of `names` found, or throws `installHint`: one line saying how to install it. */
+export function requireExecutable(names: string | readonly string[], installHint: string): string {
+  for (const name of typeof names === "string" ? [names] : names) {
+    const found = findExecutable(name);
+    if (found !== undefined) return found;
+  }
+  throw new Error(installHint);
+}
+
+/** Raised when a server could not bind a port picked for it, so new ports may well work. */
+export class PortInUseError extends Error {}
+
+/** Runs `start` again, up to `attempts` times in all, while it fails with {@link PortInUseError}. */
+export async function retryWhilePortInUse<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  // A port picked by freePort() can be taken by someone else before the server binds it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof PortInUseError) || attempt >= attempts) throw err;
+    }
+  }
+}
+
+/** Binds `host:port` exclusively (port 0: any) and releases it; resolves with the port bound. */
+export function listenAndClose(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      const address = server.address();
+      const bound = typeof address === "object" && address !== null ? address.port : port;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/** A port free on 127.0.0.1 (and on ::1 as well with `alsoIpv6`) at the time of asking. */
+export async function freePort(alsoIpv6 = false): Promise<number> {
+  for (;;) {
+    const port = await listenAndClose(HOST, 0);
+    if (!alsoIpv6 || (await listenAndClose("::1", port).catch(() => 0)) === port) return port;
+  }
+}
+
+/** Sends `sig` to `pid`; a process already gone is nothing to complain about. */
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone: nothing left to signal.
+  }
+}
+
+/** Waits at most `ms` for `promise`: true if it resolved in time, false if the time ran out. */
+export async function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** How to run a server with {@link spawnServer}. */
+export interface ServerOptions {
+  /** Its working directory. */
+  cwd: string;
+  /** The file its stdout is appended to. */
+  stdout: string;
+  /** The file its stderr is appended to; the stdout file when absent. */
+  stderr?: string;
+  /** Its environment; this process's when absent. */
+  env?: NodeJS.ProcessEnv;
+  /** A directory removed with the server when this process exits without having stopped it. */
+  removeOnExit?: string;
+}
+
+/** A running server process, killed by PID if this process exits before it. */
+export interface ServerProcess {
+  /** Its PID, valid until it has exited. */
+  readonly pid: number;
+  /** The child itself, for its exit code and signal. */
+  readonly child: ChildProcess;
+  /** Resolves when it has exited. */
+  readonly exited: Promise<void>;
+  /** Whether it has exited. */
+  hasExited(): boolean;
+  /** Polls `ready` every `everyMs` while it runs: true once `ready` holds, false if it exits or `timeoutMs` passes. */
+  waitUntil(ready: () => Promise<boolean>, timeoutMs: number, everyMs?: number): Promise<boolean>;
+  /** Sends `sig` (SIGTERM by default), SIGKILL after a bounded wait, and waits (bounded) for the exit. */
+  stop(sig?: NodeJS.Signals): Promise<void>;
+}
+
+/** Spawns a server whose output goes to files, and tracks it until it exits. */
+export async function spawnServer(
+  command: string,
+  args: readonly string[],
+  opts: ServerOptions,
+): Promise<ServerProcess> {
+  // Output straight to files: no pipes to drain, nothing lost if the test dies.
+  const out = openSync(opts.stdout, "a");
+  const err = opts.stderr === undefined ? out : openSync(opts.stderr, "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", out, err] });
+  } finally {
+    closeSync(out);
+    if (err !== out) closeSync(err);
+  }
+  const spawnFailed = new Promise<Error>((resolve) => child.once("error", resolve));
+  let gone = false;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  void exited.then(() => {
+    gone = true;
+    if (child.pid !== undefined) live.delete(child.pid);
+  });
+  if (child.pid === undefined) throw await spawnFailed;
+  const pid = child.pid;
+  live.set(pid, opts.removeOnExit);
+  installExitHooks();
+  // A test that forgets stop() must not hang the runner; the exit hooks still kill the server.
+  child.unref();
+  return {
+    pid,
+    child,
+    exited,
+    hasExited: () => gone,
+    async waitUntil(ready, timeoutMs, everyMs = 20) {
+      const deadline = Date.now() + timeoutMs;
+      while (!gone && Date.now() < deadline) {
+        if (await ready()) return true;
+        await sleep(everyMs);
+      }
+      return false;
+    },
+    async stop(sig = "SIGTERM") {
+      if (gone) return;
+      signal(pid, sig);
+      if (await within(exited, STOP_GRACE_MS)) return;
+      signal(pid, "SIGKILL");
+      await within(exited, STOP_GRACE_MS);
+    },
+  };
+}
+
+/** Servers not yet exited (PID → directory to remove), killed if this process goes first. */
+const live = new Map<number, string | undefined>();
+let hooksInstalled = false;
+
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const killAll = (): void => {
+    for (const [pid, dir] of live) {
+      signal(pid, "SIGKILL");
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
+    live.clear();
+  };
+  process.on("exit", killAll);
+  // Signals skip 'exit': kill our servers, then let the signal do what it would have done.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    const onSignal = (): void => {
+      killAll();
+      process.removeListener(sig, onSignal);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
