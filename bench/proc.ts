@@ -4,7 +4,7 @@
  * resident memory can be read from /proc; every child is stopped by PID, bounded.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -40,6 +40,17 @@ export function procSample(pid: number): ProcSample | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU time the whole machine spent busy (all cores, ms), and stolen by the hypervisor. */
+export function systemCpu(): { busyMs: number; stealMs: number } {
+  // /proc/stat "cpu" line: user nice system idle iowait irq softirq steal guest guest_nice.
+  const f =
+    readFileSync("/proc/stat", "utf8").split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number) ??
+    [];
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  const ms = (ticks: number) => (ticks * 1000) / CLK_TCK;
+  return { busyMs: ms(user + nice + system + irq + softirq), stealMs: ms(steal) };
 }
 
 /** Polls a process's RSS and keeps the largest value seen (VmHWM covers all its life). */
@@ -102,7 +113,9 @@ export async function waitStatus(
     const res = await httpGet(url, 1000);
     if (res.status === status) return nowMs() - t0;
     if (nowMs() - t0 > timeoutMs) {
-      throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${res.status} ${res.body})`);
+      throw new Error(
+        `${url} did not answer ${status} within ${timeoutMs} ms (last: ${res.status} ${res.body})`,
+      );
     }
     await sleep(everyMs);
   }
@@ -111,8 +124,8 @@ export async function waitStatus(
 /** A child process of the benchmark. */
 export interface Child {
   readonly pid: number;
-  /** Where its stdout and stderr went. */
-  readonly logFile: string;
+  /** The last lines of its stdout and stderr (kept after its directory is removed). */
+  logTail(): string;
   /** Resolves when it has exited. */
   readonly exited: Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when it is gone (bounded). */
@@ -123,15 +136,20 @@ const children = new Map<number, ChildProcess>();
 
 /** Kills every child still running (SIGKILL), e.g. when the benchmark itself is interrupted. */
 export function killChildren(): void {
-  for (const [pid] of children) {
+  for (const pid of children.keys()) {
     try {
       process.kill(pid, "SIGKILL");
     } catch {
       // Already gone.
     }
+    const cwd = dirs.get(pid);
+    if (cwd) rmSync(cwd, { recursive: true, force: true });
   }
   children.clear();
 }
+
+/** Working directories of the children, removed with them. */
+const dirs = new Map<number, string>();
 
 /** Spawns `node <args>` with exactly `env` (plus PATH and HOME), output to a log file. */
 export function spawnNode(
@@ -139,6 +157,7 @@ export function spawnNode(
   env: Record<string, string>,
   opts: { cwd?: string; name: string },
 ): Child {
+  // The child's working directory, removed once it has exited: spools, logs and all.
   const cwd = opts.cwd ?? mkdtempSync(path.join(os.tmpdir(), `bench-${opts.name}-`));
   const logFile = path.join(cwd, `${opts.name}.log`);
   const fd = openSync(logFile, "a");
@@ -155,18 +174,24 @@ export function spawnNode(
   if (proc.pid === undefined) throw new Error(`could not start ${opts.name}`);
   const pid = proc.pid;
   children.set(pid, proc);
+  dirs.set(pid, cwd);
   let gone = false;
+  let lastLines: string | undefined;
   const exited = new Promise<void>((resolve) =>
     proc.once("exit", () => {
       gone = true;
       children.delete(pid);
+      dirs.delete(pid);
+      lastLines = tail(logFile, 2000);
+      rmSync(cwd, { recursive: true, force: true });
       resolve();
     }),
   );
-  const within = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(() => false)]);
+  const within = (ms: number) =>
+    Promise.race([exited.then(() => true), sleep(ms).then(() => false)]);
   return {
     pid,
-    logFile,
+    logTail: () => lastLines ?? tail(logFile),
     exited,
     async stop(graceMs = 5000) {
       if (gone) return;
