@@ -191,8 +191,8 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
         log.warn(
           `the XMPP server did not answer the close within ${XMPP_CLOSE_MS} ms; not waiting for it`,
         );
+      await spool.close(); // flushes the writes still queued
       const left = spool.stats().messages;
-      await spool.close();
       log.info(
         { spooled: left },
         `stopped; ${left} message(s) stay in the spool for the next start`,

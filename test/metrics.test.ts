@@ -69,6 +69,11 @@ test("two deliveries: counters and latency by route name, queue empty, session a
   const unknown = await httpPost(`${gateway.url}/post/not-${TOKEN}`, "x");
   assert.equal(unknown.status, 404);
 
+  // Delivered messages leave the spool with its next commit (at most ~20 ms later).
+  await until(
+    "the queue to drain",
+    async () => sample((await scrape()).text, `${PREFIX}queue_depth`) === 0,
+  );
   const { contentType, text } = await scrape();
   assert.match(contentType, /^text\/plain; version=0\.0\.4/);
   const r = `{route="${route}"}`;

@@ -80,6 +80,8 @@ export function createDeliveryLoop(deps: {
   const random = deps.random ?? Math.random;
   const lanes = new Map<string, LaneState>();
   const waiters = new Map<string, Set<(o: Outcome) => void>>();
+  /** Confirmed, and still in the spool until its next commit. */
+  const confirmed = new Set<string>();
   let draining = false;
   let drained: (() => void) | undefined;
 
@@ -143,11 +145,13 @@ export function createDeliveryLoop(deps: {
     }
     const room0 = s.lane.room;
     const want = window - s.inFlight.size;
-    if (want <= 0 || s.retryTimer) return;
+    // Under load, refill the window in batches: one claim query per quarter window
+    // instead of one per confirmation (the query was 7% of the gateway's time).
+    if (want <= 0 || s.retryTimer || (s.inFlight.size > 0 && want < window / 4)) return;
     const batch = spool.pending(s.lane, want, s.cursor);
     for (const m of batch) {
       s.cursor = m.seq;
-      if (s.inFlight.has(m.id)) continue;
+      if (s.inFlight.has(m.id) || confirmed.has(m.id)) continue;
       if (now() - m.createdAt > deps.ttlMs) {
         void deadLetter(m, `not delivered within MESSAGE_TTL (${Math.round(deps.ttlMs / 1000)} s)`);
         continue;
@@ -170,9 +174,12 @@ export function createDeliveryLoop(deps: {
   }
 
   function confirm(m: SpooledMessage): void {
+    // The spool removes it with its next commit; until then it must not be sent again.
+    confirmed.add(m.id);
     spool
       .delivered([m.id])
-      .catch((err) => log.error({ err, id: m.id }, "spool: marking delivered failed"));
+      .catch((err) => log.error({ err, id: m.id }, "spool: marking delivered failed"))
+      .finally(() => confirmed.delete(m.id));
     deps.observer?.delivered?.(m, now() - m.createdAt);
     settle(m.id, { status: "delivered" });
   }
@@ -288,7 +295,7 @@ export function createDeliveryLoop(deps: {
       };
     },
     unconfirmed(lane) {
-      const msgs = spool.pending(lane, 1000, 0);
+      const msgs = spool.pending(lane, 1000, 0).filter((m) => !confirmed.has(m.id));
       if (msgs.length === 0) return undefined;
       return {
         ids: new Set(msgs.map((m) => m.id)),

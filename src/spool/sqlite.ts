@@ -19,6 +19,9 @@ const RETRY_AFTER = 30;
  * the event loop while it runs: 1000 posts take about 10 ms, and a larger burst is
  * committed in several transactions with other work (HTTP, XMPP) in between.
  */
+/** How long a bookkeeping write may wait to share a commit with others. */
+const LAZY_MS = 20;
+
 const MAX_BATCH = 1000;
 
 /** What one commit wrote, for metrics and for tests that count transactions. */
@@ -113,8 +116,11 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
   const counts: Counts = sql.counts();
   const reserved: Counts = { ...ZERO };
   let seenVersion = sql.dataVersion();
+  let syncedAt = performance.now();
   const queue: Write[] = [];
   let timer: NodeJS.Immediate | undefined;
+  /** Bookkeeping writes (delivered, failures) wait a little to share a commit. */
+  let lazyTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const unavailable = (why: string, cause?: unknown) =>
@@ -123,6 +129,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
 
   /** Re-reads the counts when another process (the `spool` CLI) changed the file. */
   function syncExternal(): void {
+    syncedAt = performance.now();
     const version = sql.dataVersion();
     if (version === seenVersion) return;
     seenVersion = version;
@@ -131,6 +138,8 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
 
   function flush(): void {
     timer = undefined;
+    clearTimeout(lazyTimer);
+    lazyTimer = undefined;
     const batch = queue.splice(0, MAX_BATCH);
     if (queue.length > 0 && !closed) timer = setImmediate(flush);
     if (batch.length === 0) return;
@@ -184,11 +193,22 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     opts.onCommit?.({ operations: batch.length, ms: performance.now() - started });
   }
 
-  function write<T>(apply: () => { value: T; delta: Delta }, reserve?: Delta): Promise<T> {
+  /**
+   * Queues a write for the next commit. `lazy` writes (removing what a room confirmed,
+   * counting failures) may wait LAZY_MS for company: losing one in a crash only means a
+   * resend that the rejoin's history check catches, while each commit costs an fsync.
+   */
+  function write<T>(
+    apply: () => { value: T; delta: Delta },
+    reserve?: Delta,
+    lazy = false,
+  ): Promise<T> {
     if (closed) return Promise.reject(closedError());
     return new Promise<T>((resolve, reject) => {
       queue.push({ apply, resolve: resolve as (v: unknown) => void, reject, reserved: reserve });
-      timer ??= setImmediate(flush);
+      if (timer) return;
+      if (!lazy) timer = setImmediate(flush);
+      else lazyTimer ??= setTimeout(flush, LAZY_MS);
     });
   }
 
@@ -201,7 +221,9 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     if (closed) return Promise.reject(closedError());
     if (messages.length === 0) return Promise.resolve([]);
     try {
-      syncExternal();
+      // Another process (the spool CLI) rarely writes: look at most once a second here;
+      // every commit looks anyway, inside its transaction.
+      if (performance.now() - syncedAt > 1000) syncExternal();
     } catch (err) {
       return Promise.reject(unavailable(`the spool cannot be read: ${describe(err)}`, err));
     }
@@ -241,12 +263,17 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     lanes: () => read(() => sql.lanes()),
     pending: (lane: Lane, limit: number, afterSeq = 0) =>
       read(() => sql.pending(lane, limit, afterSeq)),
-    delivered: (ids) => write(() => ({ value: undefined, delta: sql.remove(ids) })),
+    delivered: (ids) =>
+      write(() => ({ value: undefined, delta: sql.remove(ids) }), undefined, true),
     recordFailure: (id, error) =>
-      write(() => {
-        sql.fail(id, error);
-        return { value: undefined, delta: ZERO };
-      }),
+      write(
+        () => {
+          sql.fail(id, error);
+          return { value: undefined, delta: ZERO };
+        },
+        undefined,
+        true,
+      ),
     deadLetter: (id, reason) => {
       const failedAt = now();
       return write(() => ({ value: undefined, delta: sql.toDead(id, reason, failedAt) }));

@@ -78,7 +78,8 @@ declare module "@xmpp/client" {
     jid: JID | null;
     status: string;
     options: ClientOptions & { service?: string; domain?: string };
-    socket: { secure?: boolean } | null;
+    /** xmpp.js's socket wrapper; `.socket` is the node:net or node:tls socket. */
+    socket: { secure?: boolean; socket?: { setNoDelay?(noDelay: boolean): unknown } | null } | null;
     isSecure(): boolean;
     start(): Promise<JID>;
     stop(): Promise<void>;

@@ -247,6 +247,9 @@ export function createConnection(
   xmpp.streamManagement.on("ack", (stanza: Element) => events.emit("acked", stanza));
   xmpp.on("status", (status: string) => {
     log.debug({ status }, "xmpp status");
+    // Nagle's algorithm holds small writes for the previous segment's ACK: 20-40 ms per
+    // message on an otherwise idle stream (BENCHMARKS.md). Stanzas are sent whole anyway.
+    if (status === "connect" || status === "open") xmpp.socket?.socket?.setNoDelay?.(true);
     if (status === "disconnect" || status === "offline") {
       smOffered = false;
       clearTimeout(pingTimer);
