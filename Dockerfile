@@ -2,6 +2,15 @@
 # a non-root user, the spool on a volume, and node as PID 1 so SIGTERM reaches the
 # gateway's graceful shutdown (it handles SIGTERM and SIGINT itself).
 
+# The TypeScript sources compiled to JavaScript: no type stripper at run time, about
+# 20 MB less memory and a faster start (BENCHMARKS.md).
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN npm run build
+
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -16,7 +25,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

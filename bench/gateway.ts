@@ -65,6 +65,8 @@ export async function startGateway(o: GatewayStart): Promise<GatewayProcess> {
     SPOOL_MAX_MESSAGES: "100000000",
     SPOOL_MAX_BYTES: String(64 * 1024 ** 3),
     SHUTDOWN_GRACE_MS: "2000",
+    // As deployed: the compiled JavaScript that bench/run.ts builds into dist/.
+    XMPP_MSG_GW_COMPILED: "1",
   };
   const args = [
     ...GATEWAY_NODE_ARGS,

@@ -8,6 +8,7 @@
  * `--no-write` runs everything but writes nothing (for experiments, e.g. with
  * `BENCH_GATEWAY_NODE_ARGS`); the history then keeps only real runs.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { environment } from "./environment.ts";
@@ -73,6 +74,20 @@ async function main(): Promise<void> {
     process.exit(2);
   }, BUDGET_MS);
   watchdog.unref();
+  // The gateway runs as deployed (the container image): compiled JavaScript from dist/.
+  say("building dist/ (npm run build)");
+  execFileSync(
+    process.execPath,
+    [
+      new URL("../node_modules/typescript/bin/tsc", import.meta.url).pathname,
+      "-p",
+      "tsconfig.build.json",
+    ],
+    {
+      cwd: new URL("..", import.meta.url).pathname,
+      stdio: "inherit",
+    },
+  );
   // Interrupted: our children go first; Prosody's own exit hook (devserver) kills it.
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => {

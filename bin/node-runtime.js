@@ -10,10 +10,11 @@ function ready() {
 }
 
 /** Re-runs `script` under a suitable Node, forwarding signals and the exit code; returns false if this Node will do. */
-export function rerunIfNeeded(script) {
-  if (ready()) return false;
+export function rerunIfNeeded(script, { compiled = false } = {}) {
   const [major, minor] = process.versions.node.split(".").map(Number);
   const recent = major > 22 || (major === 22 && minor >= 13);
+  // Compiled JavaScript (dist/) needs no type stripping, only a recent enough Node.
+  if (compiled ? recent : ready()) return false;
   const [cmd, args] = recent
     ? [
         process.execPath,

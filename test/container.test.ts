@@ -29,6 +29,10 @@ test("Dockerfile: multi-stage on Node 24, production dependencies only", () => {
   assert.ok(stage("deps").some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
   const runtime = stage("runtime");
   assert.ok(runtime.includes("COPY --from=deps /app/node_modules ./node_modules"));
+  // The compiled JavaScript, which bin/xmpp-msg-gw.js runs when src/ is absent.
+  assert.ok(stage("build").some((l) => l === "RUN npm run build"));
+  assert.ok(runtime.includes("COPY --from=build /app/dist ./dist"));
+  assert.ok(!runtime.includes("COPY src ./src"), "no TypeScript sources in the image");
   assert.ok(
     !runtime.some((l) => /COPY (\.|test|bench)\b/.test(l)),
     "no tests or sources beyond bin/ and src/",
