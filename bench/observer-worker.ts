@@ -5,7 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { XmppSettings } from "../src/config/index.ts";
 import { createLogger } from "../src/log.ts";
-import { createSession } from "../src/xmpp/session.ts";
+import { connectOnce, type OneShot } from "../src/xmpp/one-shot.ts";
 import { configureTrust } from "../src/xmpp/trust.ts";
 
 const data = workerData as {
@@ -19,7 +19,8 @@ const { at, dups, counters } = data;
 const SEQ = /^b(\d+) /;
 
 configureTrust(data.settings.caFile);
-const session = createSession({
+let session: OneShot | undefined;
+connectOnce({
   settings: data.settings,
   nick: "observer",
   rooms: [data.room],
@@ -40,14 +41,15 @@ const session = createSession({
       Atomics.add(counters, 1, 1);
     }
   },
-});
-
-session.start().then(
-  () => parentPort?.postMessage({ joined: true }),
+}).then(
+  (s) => {
+    session = s;
+    parentPort?.postMessage({ joined: true });
+  },
   (err: Error) => parentPort?.postMessage({ error: err.message }),
 );
 parentPort?.on("message", (m) => {
   if (m === "stop") {
-    session.stop().finally(() => process.exit(0));
+    (session?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
   }
 });

@@ -4,7 +4,7 @@
  * it arrived in the room.
  */
 import type { ProsodyServer } from "../src/devserver/prosody.ts";
-import type { Session } from "../src/xmpp/session.ts";
+import type { OneShot } from "../src/xmpp/one-shot.ts";
 import { complaints, type GatewayProcess, startGateway } from "./gateway.ts";
 import { closedLoop, createPoster, type HttpRun, hammer, type Ledger, openLoop } from "./load.ts";
 import {
@@ -43,7 +43,7 @@ const ARRIVAL_TIMEOUT_MS = 30_000;
 /** The plain client sends `n` messages into the room; `window` in flight, else all at once. */
 export async function ceilingRun(
   ctx: Ctx,
-  client: Session,
+  client: OneShot,
   n: number,
   window?: number,
 ): Promise<Run> {
@@ -69,7 +69,7 @@ export async function ceilingRun(
 /** The plain client at a fixed rate on a timer: the server's own latency at that load. */
 export async function ceilingRateRun(
   ctx: Ctx,
-  client: Session,
+  client: OneShot,
   pct: number,
   ceiling: number,
   seconds: number,

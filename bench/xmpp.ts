@@ -7,7 +7,7 @@ import { Worker } from "node:worker_threads";
 import type { XmppSettings } from "../src/config/index.ts";
 import type { ProsodyServer } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { createSession, type Session } from "../src/xmpp/session.ts";
+import { connectOnce, type OneShot } from "../src/xmpp/one-shot.ts";
 import { configureTrust } from "../src/xmpp/trust.ts";
 import { nowMs, sleep } from "./proc.ts";
 
@@ -92,9 +92,7 @@ export async function joinedClient(
   settings: XmppSettings,
   room: string,
   nick: string,
-): Promise<Session> {
+): Promise<OneShot> {
   configureTrust(settings.caFile);
-  const session = createSession({ settings, nick, rooms: [room], log: createLogger("fatal") });
-  await session.start();
-  return session;
+  return connectOnce({ settings, nick, rooms: [room], log: createLogger("fatal") });
 }

@@ -8,24 +8,27 @@ import type { Logger } from "pino";
 import type { Env } from "./config/env-file.ts";
 import { type Config, loadConfig } from "./config/index.ts";
 import { renderPost } from "./core/render/index.ts";
-import { createSwappableRouteTable } from "./core/routes.ts";
+import { systemClock } from "./core/clock.ts";
+import { createSwappableRouteTable, roomPasswords, topologyOf } from "./core/routes.ts";
 import { messageByteLimit } from "./core/split.ts";
 import { createAccept, createPreview, type Preparation } from "./delivery/accept.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
+import { settled } from "./delivery/supervisor.ts";
+import type { BackoffOptions } from "./core/backoff.ts";
 import { buildApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
 import type { Spool } from "./spool/types.ts";
-import type { ConnectionTiming } from "./xmpp/connection.ts";
-import { createSessionPool, type SessionPool } from "./xmpp/pool.ts";
+import { createXmppCarrier, type XmppCarrier } from "./xmpp/carrier.ts";
+import { DEFAULT_LIVENESS } from "./xmpp/stream.ts";
 import { configureTrust } from "./xmpp/trust.ts";
 
 /** A running gateway. */
 export interface Gateway {
   readonly config: Config;
   readonly app: FastifyInstance;
-  readonly pool: SessionPool;
+  readonly carrier: XmppCarrier;
   readonly spool: Spool;
   readonly loop: DeliveryLoop;
   /** The address HTTP listens on, e.g. `http://127.0.0.1:10080`. */
@@ -54,12 +57,26 @@ const RESTART_ONLY: Array<[string, (c: Config) => unknown]> = [
   ["SHUTDOWN_GRACE_MS", (c) => c.shutdownGraceMs],
 ];
 
+/** Faster reconnects and liveness checks, for tests. */
+export interface TestTiming {
+  /** Reconnect and rejoin backoff (default: 1 s doubling to 60 s). */
+  readonly backoff: BackoffOptions;
+  readonly random?: () => number;
+  /** Silence after which the server is pinged. */
+  readonly pingIntervalMs: number;
+  /** Further silence after which the stream is dead. */
+  readonly pingTimeoutMs: number;
+}
+
 /** Test seams: a logger and faster XMPP timing. */
 export interface GatewayOptions {
   log?: Logger;
-  timing?: ConnectionTiming;
+  timing?: TestTiming;
   selfPingMs?: number;
 }
+
+/** Longest wait at start-up for the first logins and joins. */
+const START_WAIT_MS = 15_000;
 
 /** How often the spool is scanned for work that arrived from elsewhere (`spool retry`). */
 const SCAN_INTERVAL_MS = 5000;
@@ -78,38 +95,42 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
   const spool = openSqliteSpool({ path: spoolPath(config.dataDir), limits: config.spool });
-  // Read at scrape time only, when the pool exists.
+  // Read at scrape time only, when the loop exists.
   const metrics = createMetrics({
     stats: () => spool.stats(),
-    readiness: () => pool.readiness(),
+    readiness: () => loop.readiness(),
     routes: config.routes.map((r) => r.name),
   });
-  let loop: DeliveryLoop | undefined;
-  const pool = createSessionPool({
+  const topology = topologyOf(config.routes);
+  const carrier = createXmppCarrier({
     settings: config.xmpp,
-    routes: config.routes,
+    nicks: topology.keys(),
+    passwords: roomPasswords(config.routes),
     log: xmppLog,
-    timing: opts.timing,
+    clock: systemClock,
+    liveness: opts.timing && {
+      ...DEFAULT_LIVENESS,
+      idleMs: opts.timing.pingIntervalMs,
+      timeoutMs: opts.timing.pingTimeoutMs,
+    },
     selfPingMs: opts.selfPingMs,
-    unconfirmed: (room, nick) => loop?.unconfirmed({ room, nick }),
-    onReconnect: metrics.reconnected,
   });
-  loop = createDeliveryLoop({
+  const loop: DeliveryLoop = createDeliveryLoop({
     spool,
-    sessions: pool.sessions,
+    carrier,
+    topology,
     log,
+    account: config.xmpp.jid,
     ttlMs: config.messageTtlMs,
-    observer: metrics.observer,
+    backoff: opts.timing?.backoff,
+    random: opts.timing?.random,
+    observer: { ...metrics.observer, reconnected: metrics.reconnected },
   });
   let shuttingDown = false;
   const preparation: Preparation = {
     render: renderPost,
     // MAX_MESSAGE_BYTES, lowered to the smallest stanza limit a server advertises (XEP-0478).
-    maxMessageBytes: () =>
-      messageByteLimit(
-        config.limits.maxMessageBytes,
-        [...pool.sessions.values()].map((s) => s.maxStanzaBytes),
-      ),
+    maxMessageBytes: () => messageByteLimit(config.limits.maxMessageBytes, loop.stanzaLimits()),
     maxMessageParts: config.limits.maxMessageParts,
   };
   const accept = createAccept({
@@ -129,7 +150,7 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     bodyLimit: config.limits.maxBodyBytes,
     trustProxy: config.http.trustProxy,
     globalRateLimit: config.globalRateLimit,
-    readiness: () => ({ ...pool.readiness(), spool: spool.stats() }),
+    readiness: () => ({ ...loop.readiness(), spool: spool.stats() }),
     metrics: metrics.scrape,
     onPostAnswered: metrics.request,
   });
@@ -144,21 +165,29 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     },
     `listening on ${url}; ${config.routes.length} route(s); ${backlog.messages} message(s) waiting in the spool`,
   );
-  await pool.start();
+  loop.start();
+  // Like the old gateway, start-up returns once the first logins and joins are settled
+  // (bounded: a server that is down does not hold the HTTP side, which listens already).
+  const startBy = Date.now() + START_WAIT_MS;
+  while (!settled(loop.readiness()) && Date.now() < startBy) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   loop.scan();
   const scanner = setInterval(() => loop.scan(), SCAN_INTERVAL_MS);
   scanner.unref();
   return {
     config,
     app,
-    pool,
+    carrier,
     spool,
     loop,
     url,
     reload(next) {
       const fresh = loadConfig(next);
       table.swap(fresh.routes);
-      for (const session of pool.extend(fresh.routes)) loop.watch(session);
+      const more = topologyOf(fresh.routes);
+      carrier.extend(more.keys(), roomPasswords(fresh.routes));
+      loop.extend(more);
       const needRestart = RESTART_ONLY.filter(
         ([, part]) => JSON.stringify(part(fresh)) !== JSON.stringify(part(config)),
       ).map(([name]) => name);
@@ -179,18 +208,8 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
         );
       await loop.drain(config.shutdownGraceMs);
       await app.close();
-      let closeTimer: NodeJS.Timeout | undefined;
-      const closed = await Promise.race([
-        pool.stop().then(() => true),
-        new Promise<false>((resolve) => {
-          closeTimer = setTimeout(() => resolve(false), XMPP_CLOSE_MS);
-        }),
-      ]);
-      clearTimeout(closeTimer);
-      if (!closed)
-        log.warn(
-          `the XMPP server did not answer the close within ${XMPP_CLOSE_MS} ms; not waiting for it`,
-        );
+      // Bounded: a frozen server never sends its `</stream>`.
+      await carrier.close(XMPP_CLOSE_MS);
       await spool.close(); // flushes the writes still queued
       const left = spool.stats().messages;
       log.info(
@@ -203,20 +222,26 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
 
 /**
  * `serve`: runs until SIGTERM or SIGINT, then stops in order and exits 0. SIGHUP reloads
- * routes and templates from `loadEnv()` (the environment and its files read anew).
+ * routes and templates from `loadEnv()` (the environment and its files read anew). The
+ * signal handlers are in place before the first connection attempt.
  */
 export async function serve(loadEnv: () => Env): Promise<void> {
-  const gateway = await startGateway(loadEnv());
-  const log = gateway.app.log;
+  let gateway: Gateway | undefined;
   let stopping = false;
+  let stopRequested: string | undefined;
+  const log = () => gateway?.app.log;
   const shutdown = (signal: string) => {
+    if (!gateway) {
+      stopRequested = signal; // still starting: stop as soon as it is up
+      return;
+    }
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "stopping");
+    log()?.info({ signal }, "stopping");
     gateway.stop().then(
       () => process.exit(0),
       (err) => {
-        log.error({ err }, "error while stopping");
+        log()?.error({ err }, "error while stopping");
         process.exit(1);
       },
     );
@@ -224,13 +249,32 @@ export async function serve(loadEnv: () => Env): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGHUP", () => {
+    if (!gateway) return; // starting: the configuration being loaded is already the newest
     try {
       gateway.reload(loadEnv());
     } catch (err) {
-      log.error(
+      log()?.error(
         { err: (err as Error).message },
         `reload refused, the running configuration stays: ${(err as Error).message}`,
       );
     }
   });
+  // The last line of defence: a bug must not leave a half-alive process. Log it, close
+  // the spool (everything acknowledged is already durable), exit non-zero for the
+  // supervisor (systemd, Docker) to restart the gateway. No test triggers this.
+  const crash = (err: unknown) => {
+    const l = log();
+    if (l) l.fatal({ err }, `unexpected error, exiting: ${(err as Error)?.message ?? err}`);
+    else process.stderr.write(`xmpp-msg-gw: unexpected error, exiting: ${String(err)}\n`);
+    const closing = gateway?.spool.close() ?? Promise.resolve();
+    const timer = setTimeout(() => process.exit(70), 2000);
+    closing.finally(() => {
+      clearTimeout(timer);
+      process.exit(70);
+    });
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+  gateway = await startGateway(loadEnv());
+  if (stopRequested) shutdown(stopRequested);
 }

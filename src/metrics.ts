@@ -7,7 +7,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { LoopObserver } from "./delivery/loop.ts";
 import type { SpoolStats } from "./spool/types.ts";
-import type { Readiness } from "./xmpp/pool.ts";
+import type { Readiness } from "./delivery/supervisor.ts";
 
 /** Prefix of every gateway metric. */
 export const PREFIX = "xmpp_msg_gw_";

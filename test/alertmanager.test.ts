@@ -24,8 +24,8 @@ import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
-import { startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const DOC = "docs/alertmanager/alertmanager.yml";
 const ROUTE_DOC = "docs/alertmanager/xmpp-msg-gw.yaml";

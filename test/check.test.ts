@@ -4,8 +4,7 @@ import { after, before, test } from "node:test";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { runCli } from "./support/cli.ts";
 import { xmppEnv } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/observer.ts";
-import { configureRoom } from "./support/room-admin.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "checkbot", password: "check-pass-1" };
 const OWNER = { user: "owner", password: "owner-pass-1" };
@@ -16,7 +15,7 @@ before(async () => {
   server = await startProsody({ users: [GW, OWNER] });
   const members = `members@${server.mucDomain}`;
   owner = await observe(server, OWNER, [members], "room-owner");
-  await configureRoom(owner.session, members, {
+  await owner.configureRoom(members, {
     "muc#roomconfig_membersonly": "1",
     "muc#roomconfig_persistentroom": "1",
   });

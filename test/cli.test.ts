@@ -10,7 +10,7 @@ import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { BIN, captureCli, killCliChildren, LISTENING, runCli, spawnCli } from "./support/cli.ts";
 import { gatewayEnv, xmppEnv } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/observer.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const BOT = { user: "clibot", password: "cli-pass-1" };
 const WATCHER = { user: "cliwatch", password: "cli-watch-1" };

@@ -5,40 +5,27 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { Element } from "@xmpp/xml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
-import { type Connection, createConnection } from "../src/xmpp/connection.ts";
-import { clientSettings, startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-3" };
 const WATCHER = { user: "watcher", password: "watcher-pass-3" };
 const ALICE = { user: "alice", password: "alice-pass-3" };
 let server: ProsodyServer;
 let observer: Observer;
-let alice: Connection;
-const inbox: Element[] = [];
+/** The recipient of the direct message, a witness too. */
+let alice: Observer;
 let gateway: Gateway | undefined;
 
 before(async () => {
   server = await startProsody({ users: [GW, WATCHER, ALICE] });
   observer = await observe(server, WATCHER, [`dev@${server.mucDomain}`]);
-  alice = createConnection(
-    clientSettings(server, ALICE),
-    "phone",
-    createLogger("fatal"),
-    FAST_TIMING,
-  );
-  alice.on("stanza", (s) => {
-    if (s.is("message") && s.getChildText("body") !== null) inbox.push(s);
-  });
-  await alice.start();
-  // Available presence, so that the server delivers chat messages to this resource.
-  const { xml } = await import("@xmpp/xml");
-  await alice.send(xml("presence"));
+  // Available (observe() sends presence), so that the server delivers chat messages to it.
+  alice = await observe(server, ALICE, [], "phone");
 });
 
 after(async () => {
@@ -96,10 +83,12 @@ test("a file route renders its template into a room and sends a direct message t
   const inRoom = await observer.waitFor((m) => m.nick === "ci-bot");
   assert.equal(inRoom.body, "shop main: FAILED (ci, e2e)");
   const deadline = Date.now() + 5000;
+  const inbox = alice.direct;
   while (inbox.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(inbox.length, 1, "exactly one direct message (the dry run sent nothing)");
-  const dm = inbox[0] as Element;
-  assert.equal(dm.attrs.type, "chat");
-  assert.match(dm.attrs.from ?? "", new RegExp(`^gw@${server.domain}/xmpp-msg-gw-direct$`));
-  assert.equal(dm.getChildText("body"), "shop main: FAILED (ci, e2e)");
+  const dm = inbox[0];
+  assert.ok(dm);
+  assert.equal(dm.type, "chat");
+  assert.match(dm.from, new RegExp(`^gw@${server.domain}/xmpp-msg-gw-direct$`));
+  assert.equal(dm.body, "shop main: FAILED (ci, e2e)");
 });

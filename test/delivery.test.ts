@@ -11,10 +11,9 @@ import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
-import { startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
-import { configureRoom, kick, roomArchive } from "./support/room-admin.ts";
+import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
 import { until } from "./support/until.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-2" };
 /** Refusals and reconnects are expected here; set TEST_LOG_LEVEL=debug to see them. */
@@ -62,10 +61,8 @@ test("server down: 100 posts are all accepted (202); server up: all 100 arrive, 
   assert.equal(g.spool.stats().messages, 100);
   await server.start();
   await until("the spool to empty", () => g.spool.stats().messages === 0, 30_000);
-  await until("the observer to be back", () => observer.session.canSend(room));
-  const archived = (await roomArchive(observer.session, room)).filter(
-    (m) => m.nick === "outage-bot",
-  );
+  await observer.untilJoined(room, 20_000);
+  const archived = (await observer.archive(room)).filter((m) => m.nick === "outage-bot");
   assert.deepEqual(
     archived.map((m) => m.body),
     texts,
@@ -78,7 +75,7 @@ test("kicked: the gateway rejoins, and the next message arrives", async () => {
   try {
     const g = await gateway({ KNOWN_ROOMS: `kk:${room}:kick-bot` });
     assert.equal((await post(g, "kk", "before the kick")).status, 200);
-    await kick(owner.session, room, "kick-bot");
+    await owner.kick(room, "kick-bot");
     const res = await post(g, "kk", "after the kick");
     assert.ok(res.status === 200 || res.status === 202, res.body);
     const got = await owner.waitFor((m) => m.body === "after the kick");
@@ -92,7 +89,7 @@ test("members-only room without membership: a clear 403, and the message is dead
   const room = `members@${server.mucDomain}`;
   const owner = await observe(server, WATCHER, [room], "members-owner");
   try {
-    await configureRoom(owner.session, room, {
+    await owner.configureRoom(room, {
       "muc#roomconfig_membersonly": "1",
       "muc#roomconfig_persistentroom": "1",
     });
@@ -148,9 +145,7 @@ test("1000 posts from 16 concurrent posters while the server is killed and resta
   await until("the spool to empty", () => g.spool.stats().messages === 0, 60_000);
   const reader = await observe(server, WATCHER, [room], "storm-reader");
   try {
-    const archived = (await roomArchive(reader.session, room)).filter(
-      (m) => m.nick === "storm-bot",
-    );
+    const archived = (await reader.archive(room)).filter((m) => m.nick === "storm-bot");
     const counts = new Map<string, number>();
     for (const m of archived) counts.set(m.body, (counts.get(m.body) ?? 0) + 1);
     const missing = accepted.filter((text) => !counts.has(text));

@@ -9,7 +9,7 @@ import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { startTestGateway } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/observer.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-1" };
 const WATCHER = { user: "watcher", password: "watcher-pass-1" };

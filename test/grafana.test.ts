@@ -18,8 +18,8 @@ import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
-import { startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const CONTACT_POINT = "docs/grafana/contact-point.yaml";
 const ROUTE_DOC = "docs/grafana/xmpp-msg-gw.yaml";

@@ -16,9 +16,9 @@ import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { createConnection } from "../src/xmpp/connection.ts";
-import { clientSettings, startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { clientSettings, FAST_TIMING, startTestGateway } from "./support/gateway.ts";
 import { until } from "./support/until.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-4" };
 const WATCHER = { user: "watcher", password: "watcher-pass-4" };

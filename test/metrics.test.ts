@@ -10,9 +10,9 @@ import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { PREFIX } from "../src/metrics.ts";
-import { startTestGateway } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
+import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
 import { until } from "./support/until.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "metricsgw", password: "metrics-gw-pass-1" };
 const WATCHER = { user: "metricswatch", password: "metrics-watch-1" };

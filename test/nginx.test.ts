@@ -18,7 +18,7 @@ import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim } from "./support/doc-blocks.ts";
 import { startTestGateway } from "./support/gateway.ts";
 import { type Nginx, requireNginx, startNginx } from "./support/nginx.ts";
-import { type Observer, observe } from "./support/observer.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-1" };
 const WATCHER = { user: "watcher", password: "watcher-pass-1" };

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { createSession } from "../src/xmpp/session.ts";
+import { connectOnce } from "../src/xmpp/one-shot.ts";
 
 let server: ProsodyServer;
 const BOT = { user: "plainbot", password: "plain-pass-1" };
@@ -23,7 +23,7 @@ after(async () => {
 });
 
 test("no STARTTLS offered: the session refuses to log in, with a clear reason", async () => {
-  const session = createSession({
+  const session = connectOnce({
     settings: {
       jid: `${BOT.user}@${server.domain}`,
       password: BOT.password,
@@ -38,9 +38,5 @@ test("no STARTTLS offered: the session refuses to log in, with a clear reason", 
     rooms: [`plain@${server.mucDomain}`],
     log: createLogger("silent"),
   });
-  try {
-    await assert.rejects(session.start(), /did not offer STARTTLS; refusing to log in without TLS/);
-  } finally {
-    await session.stop();
-  }
+  await assert.rejects(session, /did not offer STARTTLS; refusing to log in without TLS/);
 });

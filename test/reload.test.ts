@@ -9,8 +9,8 @@ import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { killCliChildren, startServe } from "./support/cli.ts";
 import { gatewayEnv } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/observer.ts";
 import { until } from "./support/until.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "gw", password: "gw-pass-4" };
 const WATCHER = { user: "watcher", password: "watcher-pass-4" };
@@ -22,8 +22,8 @@ before(async () => {
   server = await startProsody({ users: [GW, WATCHER] });
   const rooms = ["one", "two", "three"].map((r) => `${r}@${server.mucDomain}`);
   observer = await observe(server, WATCHER, rooms, "reload-watcher");
-  observer.session.onStanza((s) => {
-    if (s.is("presence") && s.attrs.type === "unavailable") left.push(s.attrs.from ?? "");
+  observer.onPresence((p) => {
+    if (p.type === "unavailable") left.push(`${p.room}/${p.nick}`);
   });
 });
 

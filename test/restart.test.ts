@@ -8,14 +8,12 @@ import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { xml } from "@xmpp/xml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { killCliChildren, runCli, type ServeProcess, startServe } from "./support/cli.ts";
 import { gatewayEnv } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/observer.ts";
-import { configureRoom, roomArchive } from "./support/room-admin.ts";
 import { until } from "./support/until.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "restartgw", password: "restart-gw-pass-1" };
 const WATCHER = { user: "restartwatch", password: "restart-watch-1" };
@@ -57,7 +55,7 @@ async function stopWatcher(o: Observer): Promise<void> {
 async function persistentRoom(room: string, nick: string): Promise<void> {
   const owner = await watcher(room, nick);
   try {
-    await configureRoom(owner.session, room, { "muc#roomconfig_persistentroom": "1" });
+    await owner.configureRoom(room, { "muc#roomconfig_persistentroom": "1" });
   } finally {
     await stopWatcher(owner);
   }
@@ -130,9 +128,7 @@ async function arrived(
   room: string,
   nick: string,
 ): Promise<{ bodies: string[]; duplicates: number }> {
-  const bodies = (await roomArchive(reader.session, room))
-    .filter((m) => m.nick === nick)
-    .map((m) => m.body);
+  const bodies = (await reader.archive(room)).filter((m) => m.nick === nick).map((m) => m.body);
   return { bodies, duplicates: bodies.length - new Set(bodies).size };
 }
 
@@ -271,11 +267,8 @@ test("SIGTERM with the server up: the gateway's occupant leaves the room, and no
   const room = `leave@${server.mucDomain}`;
   const o = await watcher(room, "leave-watcher");
   const presences: Array<{ nick: string; type: string }> = [];
-  const off = o.session.onStanza((s) => {
-    if (!s.is("presence")) return;
-    const from = s.attrs.from ?? "";
-    if (!from.startsWith(`${room}/`)) return;
-    presences.push({ nick: from.slice(room.length + 1), type: s.attrs.type ?? "available" });
+  const off = o.onPresence((p) => {
+    if (p.room === room) presences.push({ nick: p.nick, type: p.type });
   });
   try {
     const g = await startGateway(dataDir(), `lt:${room}:leave-bot`);
@@ -300,7 +293,7 @@ test("spool retry reaches a running gateway: a dead letter is delivered soon aft
   const room = `retry@${server.mucDomain}`;
   const owner = await watcher(room, "retry-owner"); // first in: the owner
   const data = dataDir();
-  await configureRoom(owner.session, room, {
+  await owner.configureRoom(room, {
     "muc#roomconfig_membersonly": "1",
     "muc#roomconfig_persistentroom": "1",
   });
@@ -329,17 +322,7 @@ test("spool retry reaches a running gateway: a dead letter is delivered soon aft
       40_000,
     );
 
-    await owner.session.request(
-      xml(
-        "iq",
-        { type: "set", to: room },
-        xml(
-          "query",
-          { xmlns: "http://jabber.org/protocol/muc#admin" },
-          xml("item", { affiliation: "member", jid: `${GW.user}@${server.domain}` }),
-        ),
-      ),
-    );
+    await owner.setAffiliation(room, `${GW.user}@${server.domain}`, "member");
     const retried = await spoolCli(data, "retry", "--all");
     assert.equal(retried.code, 0, retried.stderr);
     assert.match(retried.stdout, /1 dead letter queued again/);

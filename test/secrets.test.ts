@@ -14,10 +14,10 @@ import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import { createSession } from "../src/xmpp/session.ts";
+import { configureTrust } from "../src/xmpp/trust.ts";
 import { killCliChildren, startServe } from "./support/cli.ts";
-import { clientSettings, gatewayEnv } from "./support/gateway.ts";
-import { FAST_TIMING, type Observer, observe } from "./support/observer.ts";
-import { configureRoom } from "./support/room-admin.ts";
+import { clientSettings, FAST_TIMING, gatewayEnv } from "./support/gateway.ts";
+import { type Observer, observe } from "./support/witness.ts";
 
 const secret = (what: string) => `${what}-${randomBytes(12).toString("hex")}`;
 const GW = { user: "secretgw", password: secret("account-pass") };
@@ -44,7 +44,7 @@ before(async () => {
   openRoom = `open@${server.mucDomain}`;
   // The watcher creates both rooms, so it owns them and can lock one with a password.
   observer = await observe(server, WATCHER, [room, openRoom]);
-  await configureRoom(observer.session, room, {
+  await observer.configureRoom(room, {
     "muc#roomconfig_passwordprotectedroom": "1",
     "muc#roomconfig_roomsecret": ROOM_PASS,
   });
@@ -92,7 +92,9 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 test("no token or password in the logs (trace level) or in the data directory", async () => {
-  // Proof that the room is locked: joining without its password is refused.
+  // Proof that the room is locked: joining without its password is refused. The intruder is
+  // the gateway's own session, so it trusts the test CA as the gateway does at start-up.
+  configureTrust(server.caFile);
   const intruder = createSession({
     settings: clientSettings(server, WATCHER),
     nick: "intruder",

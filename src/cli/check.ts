@@ -5,11 +5,15 @@
  */
 import type { Env } from "../config/env-file.ts";
 import { type Config, loadConfig } from "../config/index.ts";
-import { laneOf } from "../core/routes.ts";
+import { systemClock } from "../core/clock.ts";
+import { laneOf, roomPasswords, topologyOf } from "../core/routes.ts";
+import { createDeliveryLoop } from "../delivery/loop.ts";
+import { settled } from "../delivery/supervisor.ts";
 import { createLogger } from "../log.ts";
+import { createMemorySpool } from "../spool/memory.ts";
 import { openSqliteSpool, spoolPath } from "../spool/sqlite.ts";
-import { serviceUri } from "../xmpp/connection.ts";
-import { createSessionPool } from "../xmpp/pool.ts";
+import { createXmppCarrier } from "../xmpp/carrier.ts";
+import { serviceUri } from "../xmpp/faults.ts";
 import { configureTrust } from "../xmpp/trust.ts";
 
 /** One row of the report. */
@@ -71,45 +75,49 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
     rows.push({ what: "TLS trust", ok: false, detail: (err as Error).message });
     return rows;
   }
-  const pool = createSessionPool({
+  // The gateway's own loop and carrier over an empty spool: the check sees what `/ready`
+  // would, session limits included, and sends nothing.
+  const topology = topologyOf(config.routes);
+  const log = createLogger("silent");
+  const carrier = createXmppCarrier({
     settings: config.xmpp,
-    routes: config.routes,
-    log: createLogger("silent"),
+    nicks: topology.keys(),
+    passwords: roomPasswords(config.routes),
+    log,
+    clock: systemClock,
+    selfPingMs: 0,
+  });
+  const loop = createDeliveryLoop({
+    spool: createMemorySpool({ limits: { maxMessages: 1, maxBytes: 1 } }),
+    carrier,
+    topology,
+    log,
+    account: config.xmpp.jid,
+    ttlMs: config.messageTtlMs,
   });
   const via = serviceUri(config.xmpp);
   try {
-    for (const session of pool.sessions.values()) {
+    loop.start();
+    // Settled: every session up with every room joined or refused, or down with a reason;
+    // then a moment more, for a server that replaces sessions over its limit.
+    const deadline = Date.now() + SESSION_TIMEOUT_MS;
+    while (!settled(loop.readiness()) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (topology.size > 1) await new Promise((r) => setTimeout(r, 1000));
+    for (const session of loop.readiness().sessions) {
       const who = session.nick === "" ? "direct messages" : `nick ${session.nick}`;
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer within ${SESSION_TIMEOUT_MS / 1000} s`)),
-          SESSION_TIMEOUT_MS,
-        );
-      });
-      try {
-        await Promise.race([session.start(), timeout]).catch(() => {});
-      } finally {
-        clearTimeout(timer);
-      }
-      // A refused room fails start() at once: let the others finish joining first.
-      const settleBy = Date.now() + 5000;
-      const unsettled = () =>
-        [...session.rooms.values()].some((r) => r.phase === "joining" || r.phase === "offline");
-      while (session.online && unsettled() && Date.now() < settleBy)
-        await new Promise((r) => setTimeout(r, 50));
       if (!session.online) {
-        const error = session.lastError ?? "could not connect";
         rows.push({
           what: `login (${who})`,
           ok: false,
-          detail: `${config.xmpp.jid} via ${via}: ${error}`,
+          detail: `${config.xmpp.jid} via ${via}: ${session.lastError ?? `no answer within ${SESSION_TIMEOUT_MS / 1000} s`}`,
         });
         continue;
       }
       rows.push({ what: `login (${who})`, ok: true, detail: `${config.xmpp.jid} via ${via}` });
-      for (const room of session.rooms.values()) {
-        const ok = room.phase === "joined";
+      for (const room of session.rooms) {
+        const ok = room.state === "joined";
         const condition = room.lastError?.split(/[ (:]/)[0] ?? "";
         const advice = ok ? "" : hint(condition, config.xmpp.jid);
         rows.push({
@@ -133,7 +141,8 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
         detail: "direct messages (not sent by the check)",
       });
   } finally {
-    await pool.stop();
+    await loop.drain(0);
+    await carrier.close(2000);
   }
   return rows;
 }

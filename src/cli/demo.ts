@@ -8,7 +8,7 @@ import { httpPost } from "../devserver/http-post.ts";
 import { startProsody } from "../devserver/prosody.ts";
 import { createLogger } from "../log.ts";
 import { startGateway } from "../main.ts";
-import { createSession } from "../xmpp/session.ts";
+import { connectOnce, type OneShot } from "../xmpp/one-shot.ts";
 
 const SAMPLE = { title: "Test message", text: "Hello World!", tags: ["demo", "日本", "é"] };
 
@@ -48,7 +48,8 @@ export async function demo(opts: { once: boolean; httpPort?: number }): Promise<
   const sampleArrived = new Promise<void>((resolve) => {
     arrived = resolve;
   });
-  const watcher = createSession({
+  let watcher: OneShot | undefined;
+  const watch = () => connectOnce({
     settings: {
       jid: `watcher@${server.domain}`,
       password,
@@ -68,12 +69,12 @@ export async function demo(opts: { once: boolean; httpPort?: number }): Promise<
     },
   });
   const stopAll = async () => {
-    await watcher.stop();
+    await watcher?.stop();
     await gateway.stop();
     await server.stop();
   };
   try {
-    await watcher.start();
+    watcher = await watch();
     const url = `${gateway.url}/post/${token}`;
     const curl = `curl -X POST ${url} -H 'Content-Type: application/json' -d '${JSON.stringify(SAMPLE)}'`;
     out(`demo: gateway on ${gateway.url}, room ${room}; posting:\n  ${curl}`);

@@ -9,7 +9,7 @@ import { loadMessageLimits } from "../config/index.ts";
 import { messageByteLimit, splitMessage } from "../core/split.ts";
 import { xmlSafe } from "../core/xml-safe.ts";
 import { createLogger } from "../log.ts";
-import { createSession } from "../xmpp/session.ts";
+import { connectOnce } from "../xmpp/one-shot.ts";
 import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
 
 /** Sends the text (arguments, else stdin) to the room; resolves with the exit code. */
@@ -23,9 +23,9 @@ export async function send(env: Env, flags: ClientFlags, words: string[]): Promi
     return 2;
   }
   const log = createLogger(settings.logLevel, process.stderr);
-  const session = createSession({ settings, nick, rooms: [room], log });
+  let session: Awaited<ReturnType<typeof connectOnce>> | undefined;
   try {
-    await session.start();
+    session = await connectOnce({ settings, nick, rooms: [room], log });
     // As `serve` does: XML 1.0 §2.2-safe, split to what the server accepts (XEP-0478).
     const maxBytes = messageByteLimit(limits.maxMessageBytes, [session.maxStanzaBytes]);
     for (const part of splitMessage(xmlSafe(text), maxBytes, limits.maxMessageParts)) {
@@ -36,6 +36,6 @@ export async function send(env: Env, flags: ClientFlags, words: string[]): Promi
     process.stderr.write(`xmpp-msg-gw send: ${(err as Error).message}\n`);
     return 1;
   } finally {
-    await session.stop();
+    await session?.stop();
   }
 }

@@ -1,25 +1,24 @@
 /** `xmpp-msg-gw watch`: join a room and print each message as it arrives. */
 import type { Env } from "../config/env-file.ts";
 import { createLogger } from "../log.ts";
-import { createSession } from "../xmpp/session.ts";
+import { connectOnce } from "../xmpp/one-shot.ts";
 import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
 
 /** Prints `<nick> body` lines until SIGINT/SIGTERM; resolves with the exit code. */
 export async function watch(env: Env, flags: ClientFlags): Promise<number> {
   const { settings, room, nick } = clientSettings(env, flags);
   const log = createLogger(settings.logLevel, process.stderr);
-  const session = createSession({
-    settings,
-    nick,
-    rooms: [room],
-    log,
-    onRoomMessage: (m) => process.stdout.write(`<${m.nick}> ${m.body}\n`),
-  });
+  let session: Awaited<ReturnType<typeof connectOnce>>;
   try {
-    await session.start();
+    session = await connectOnce({
+      settings,
+      nick,
+      rooms: [room],
+      log,
+      onRoomMessage: (m) => process.stdout.write(`<${m.nick}> ${m.body}\n`),
+    });
   } catch (err) {
     process.stderr.write(`xmpp-msg-gw watch: ${(err as Error).message}\n`);
-    await session.stop();
     return 1;
   }
   process.stderr.write(`watching ${room} as ${nick}; Ctrl-C to stop\n`);

@@ -10,3 +10,12 @@ export interface Accepted {
   readonly id: string;
   readonly status: "delivered" | "queued";
 }
+
+/** What `?dry_run=1` shows: the rendered messages and where they would go. */
+export interface Preview {
+  readonly messages: ReadonlyArray<{
+    readonly to: string;
+    readonly nick?: string;
+    readonly body: string;
+  }>;
+}

@@ -123,3 +123,28 @@ export function createSwappableRouteTable(routes: readonly Route[]): SwappableRo
     },
   };
 }
+
+/** The nicks the routes send as, each with the rooms it speaks in (direct messages: none). */
+export function topologyOf(routes: readonly Route[]): Map<string, Set<string>> {
+  const byNick = new Map<string, Set<string>>();
+  for (const route of routes) {
+    for (const t of route.targets) {
+      const { room, nick } = laneOf(t);
+      const rooms = byNick.get(nick) ?? new Set<string>();
+      if (t.kind === "room") rooms.add(room);
+      byNick.set(nick, rooms);
+    }
+  }
+  return byNick;
+}
+
+/** Room passwords (XEP-0045 §7.2.6) of the routes, by room JID. */
+export function roomPasswords(routes: readonly Route[]): Map<string, string> {
+  const passwords = new Map<string, string>();
+  for (const route of routes) {
+    for (const t of route.targets) {
+      if (t.kind === "room" && t.password !== undefined) passwords.set(t.room, t.password);
+    }
+  }
+  return passwords;
+}

@@ -4,11 +4,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../core/errors.ts";
-import type { Accepted, PostBody } from "../core/post.ts";
+import type { Accepted, PostBody, Preview } from "../core/post.ts";
 import { laneOf, type Route } from "../core/routes.ts";
 import { splitMessage } from "../core/split.ts";
 import { xmlSafe } from "../core/xml-safe.ts";
-import type { Preview } from "../http/app.ts";
 import type { NewMessage, Spool } from "../spool/types.ts";
 import type { DeliveryLoop } from "./loop.ts";
 

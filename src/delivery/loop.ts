@@ -1,317 +1,332 @@
 /**
  * The one delivery loop: claim what the spool holds for a lane (room + nick) in order →
- * send → confirmed (remove from the spool) | retry later | dead-letter. Adapters only
- * classify failures; every decision about *when* and *whether* to retry is made here.
+ * send → confirmed (remove from the spool) | retry later | dead-letter, exactly once.
+ * The carrier reports facts; this file and the supervisor decide everything.
  */
 import type { Logger } from "pino";
-import { backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
-import type { DeliveryError } from "../core/errors.ts";
-import { DIRECT_NICK } from "../core/routes.ts";
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
+import { type Clock, systemClock, type Timer } from "../core/clock.ts";
+import { escapedBytes, STANZA_OVERHEAD_BYTES } from "../core/split.ts";
 import type { Lane, Spool, SpooledMessage } from "../spool/types.ts";
-import type { Session, Unconfirmed } from "../xmpp/session.ts";
+import { isChokedClose, isPermanentRefusal, isSizeComplaint, isSlowDown } from "./classify.ts";
+import type { Carrier, LookFor, StanzaFault, StreamFault, Topology } from "./port.ts";
+import { createSupervisor, type Readiness } from "./supervisor.ts";
+import { createWaiters, type WaitResult } from "./waiters.ts";
 
-/** How one message ended, as far as a waiting request is concerned. */
-export type Outcome = { status: "delivered" } | { status: "failed"; reason: string };
+export type { Outcome, WaitResult } from "./waiters.ts";
 
-/** What the HTTP side learns within its wait. */
-export type WaitResult =
-  | { status: "delivered" }
-  | { status: "queued" }
-  | { status: "failed"; reasons: string[]; delivered: number };
-
-/** Something that can go wrong with a message after it was accepted, counted for metrics. */
+/** Something that happened to a message after it was accepted, counted for metrics. */
 export interface LoopObserver {
   delivered?(m: SpooledMessage, latencyMs: number): void;
   failed?(m: SpooledMessage, reason: string): void;
   retried?(m: SpooledMessage, reason: string): void;
+  reconnected?(nick: string): void;
 }
 
 /** The running loop. */
 export interface DeliveryLoop {
+  /** Connects every session and starts sending what the spool holds. */
+  start(): void;
   /** True when an outcome can come soon: the lane's session is online. */
   expectsOutcome(lane: Lane): boolean;
-  /** Starts a lane's work now (after an enqueue or a retry from the CLI). */
+  /** Starts a lane's work now (after an enqueue). */
   kick(lane: Lane): void;
-  /** Looks for lanes with work (at start, and periodically for CLI retries). */
+  /** Looks for lanes with work (at start, and periodically for `spool retry`). */
   scan(): void;
-  /**
-   * Waits up to `ms` for every id to be delivered or fail. Register before enqueueing, so
-   * that no outcome can be missed; `cancel` if the enqueue fails.
-   */
+  /** Waits up to `ms` for every id's outcome; register before enqueueing. */
   waitFor(ids: readonly string[], ms: number): { result: Promise<WaitResult>; cancel(): void };
-  /** The lane's unconfirmed messages, for the session's history check on rejoin. */
-  unconfirmed(lane: Lane): Unconfirmed | undefined;
-  /** Follows a session added after start (a configuration reload). */
-  watch(session: Session): void;
+  /** Follows nicks and rooms added by a configuration reload. */
+  extend(topology: Topology): void;
+  /** Stanza size limits known for the server: advertised (XEP-0478) or learned from a refusal. */
+  stanzaLimits(): Array<number | undefined>;
+  /** `/ready`: every session online and every room joined, with the details. */
+  readiness(): Readiness & { learnedMaxStanzaBytes: number | null };
   /** Number of messages sent and not yet confirmed, over all lanes. */
   inFlight(): number;
-  /** Stops sending new messages; resolves when nothing is in flight or `graceMs` passed. */
+  /** Stops sending; resolves when nothing is in flight or `graceMs` passed. */
   drain(graceMs: number): Promise<void>;
+}
+
+interface Sent {
+  readonly m: SpooledMessage;
+  /** Send order within the nick's stream: the oldest unconfirmed is the poison suspect. */
+  readonly order: number;
 }
 
 interface LaneState {
   readonly lane: Lane;
-  readonly inFlight: Map<string, SpooledMessage>;
-  /** Highest seq handed to the session since the last (re)join. */
+  readonly inFlight: Map<string, Sent>;
+  /** Highest seq handed to the carrier since the lane last became ready. */
   cursor: number;
-  /** Bumped when the room is lost: late results of older sends are ignored. */
-  generation: number;
   failures: number;
-  retryTimer: NodeJS.Timeout | undefined;
+  retryTimer: Timer | undefined;
 }
+
+/**
+ * Sizes a server is commonly configured to refuse above (Prosody 256 KiB, ejabberd's
+ * recommended 64 KiB, RFC 6120 §13.12's floor of 10,000): the guess after a refusal.
+ */
+const COMMON_LIMITS = [262_144, 131_072, 65_536, 32_768, 16_384, 10_000];
+
+/** Unconfirmed messages a rejoin looks for, at most, per lane. */
+const LOOK_FOR_LIMIT = 10_000;
 
 const laneKey = (l: Lane) => `${l.nick}\u0000${l.room}`;
 
-/** Creates the loop over `sessions` (by nick) and `spool`. */
+/** Creates the loop over `carrier` and `spool`. */
 export function createDeliveryLoop(deps: {
   spool: Spool;
-  sessions: ReadonlyMap<string, Session>;
+  carrier: Carrier;
+  topology: Topology;
   log: Logger;
   ttlMs: number;
+  /** The XMPP account, for the words of a session-limit report. */
+  account: string;
   /** Messages sent per lane before waiting for confirmations (pipelining). */
   window?: number;
-  now?: () => number;
+  clock?: Clock;
   random?: () => number;
+  backoff?: BackoffOptions;
   observer?: LoopObserver;
 }): DeliveryLoop {
-  const { spool, log } = deps;
+  const { spool, log, carrier } = deps;
   const window = deps.window ?? 32;
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
+  const backoff = deps.backoff ?? DEFAULT_BACKOFF;
   const lanes = new Map<string, LaneState>();
-  const waiters = new Map<string, Set<(o: Outcome) => void>>();
-  /** Confirmed, and still in the spool until its next commit. */
-  const confirmed = new Set<string>();
+  const waiters = createWaiters(clock);
+  /** Confirmed or dead-lettered, and still in the spool until its next commit. */
+  const settled = new Set<string>();
+  /** Per nick: send order, and the message the server choked on once (XEP-less poison check). */
+  const nicks = new Map<string, { order: number; suspect: string | undefined }>();
+  let learnedMax: number | undefined;
   let draining = false;
   let drained: (() => void) | undefined;
 
+  const nickOf = (nick: string) => {
+    let n = nicks.get(nick);
+    if (!n) nicks.set(nick, (n = { order: 0, suspect: undefined }));
+    return n;
+  };
   const stateOf = (lane: Lane): LaneState => {
     const key = laneKey(lane);
     let s = lanes.get(key);
     if (!s) {
-      s = {
-        lane,
-        inFlight: new Map(),
-        cursor: 0,
-        generation: 0,
-        failures: 0,
-        retryTimer: undefined,
-      };
+      s = { lane, inFlight: new Map(), cursor: 0, failures: 0, retryTimer: undefined };
       lanes.set(key, s);
     }
     return s;
-  };
-
-  const settle = (id: string, outcome: Outcome) => {
-    const ws = waiters.get(id);
-    if (!ws) return;
-    waiters.delete(id);
-    for (const w of ws) w(outcome);
-  };
-
-  const checkDrained = () => {
-    if (draining && drained && inFlightCount() === 0) drained();
   };
   const inFlightCount = () => {
     let n = 0;
     for (const s of lanes.values()) n += s.inFlight.size;
     return n;
   };
+  const nickInFlight = (nick: string) =>
+    [...lanes.values()].filter((s) => s.lane.nick === nick).flatMap((s) => [...s.inFlight.values()]);
+  const checkDrained = () => {
+    if (draining && drained && inFlightCount() === 0) drained();
+  };
 
-  async function deadLetter(m: SpooledMessage, reason: string): Promise<void> {
-    log.error(
-      { id: m.id, room: m.room, nick: m.nick, route: m.route, reason },
-      `message dead-lettered: ${reason}`,
-    );
-    await spool
-      .deadLetter(m.id, reason)
-      .catch((err) => log.error({ err, id: m.id }, "dead-lettering failed"));
-    deps.observer?.failed?.(m, reason);
-    settle(m.id, { status: "failed", reason });
+  /** Removes a message from the spool's queue for good, one way or the other, once. */
+  function settle(m: SpooledMessage, outcome: "delivered" | { reason: string }): void {
+    if (settled.has(m.id)) return;
+    settled.add(m.id);
+    const write =
+      outcome === "delivered" ? spool.delivered([m.id]) : spool.deadLetter(m.id, outcome.reason);
+    write
+      .catch((err) => log.error({ err, id: m.id }, "spool: recording the outcome failed"))
+      .finally(() => settled.delete(m.id));
+    if (outcome === "delivered") {
+      deps.observer?.delivered?.(m, clock.now() - m.createdAt);
+      waiters.settle(m.id, { status: "delivered" });
+    } else {
+      log.error(
+        { id: m.id, room: m.room, nick: m.nick, route: m.route, reason: outcome.reason },
+        `message dead-lettered: ${outcome.reason}`,
+      );
+      deps.observer?.failed?.(m, outcome.reason);
+      waiters.settle(m.id, { status: "failed", reason: outcome.reason });
+    }
+    const n = nicks.get(m.nick);
+    if (n?.suspect === m.id) n.suspect = undefined;
   }
 
   function pump(s: LaneState): void {
     if (draining) return;
-    const session = deps.sessions.get(s.lane.nick);
-    if (!session) return;
-    const room = session.rooms.get(s.lane.room);
-    if (!session.canSend(s.lane.room)) {
+    if (!supervisor.canSend(s.lane)) {
       // A room that refuses us for good (ban, members-only): its messages cannot go out.
-      if (room?.permanent && room.phase === "retrying" && s.inFlight.size === 0) {
-        const reason = `${s.lane.room} refused ${s.lane.nick}: ${room.lastError}`;
-        for (const m of spool.pending(s.lane, window, 0)) void deadLetter(m, reason);
+      const refusal = supervisor.refusal(s.lane);
+      if (refusal && s.inFlight.size === 0) {
+        for (const m of spool.pending(s.lane, window, 0)) settle(m, { reason: refusal });
       }
       return;
     }
-    const room0 = s.lane.room;
-    const want = window - s.inFlight.size;
-    // Under load, refill the window in batches: one claim query per quarter window
-    // instead of one per confirmation (the query was 7% of the gateway's time).
-    if (want <= 0 || s.retryTimer || (s.inFlight.size > 0 && want < window / 4)) return;
-    const batch = spool.pending(s.lane, want, s.cursor);
-    for (const m of batch) {
+    const n = nickOf(s.lane.nick);
+    let want = window - s.inFlight.size;
+    if (n.suspect !== undefined) {
+      // The stream was closed right after the suspect: it goes again alone, to tell.
+      if (nickInFlight(s.lane.nick).length > 0) return;
+      want = 1;
+    } else if (s.inFlight.size > 0 && want < window / 4) {
+      return; // refill in batches under load: one claim query per quarter window
+    }
+    if (want <= 0 || s.retryTimer) return;
+    for (const m of spool.pending(s.lane, want, s.cursor)) {
       s.cursor = m.seq;
-      if (s.inFlight.has(m.id) || confirmed.has(m.id)) continue;
-      if (now() - m.createdAt > deps.ttlMs) {
-        void deadLetter(m, `not delivered within MESSAGE_TTL (${Math.round(deps.ttlMs / 1000)} s)`);
+      if (s.inFlight.has(m.id) || settled.has(m.id)) continue;
+      if (clock.now() - m.createdAt > deps.ttlMs) {
+        settle(m, {
+          reason: `not delivered within MESSAGE_TTL (${Math.round(deps.ttlMs / 1000)} s)`,
+        });
         continue;
       }
-      const generation = s.generation;
-      s.inFlight.set(m.id, m);
-      session.send(room0, m.id, m.body).then(
-        () => onDelivered(s, m, generation),
-        (err: DeliveryError) => onFailed(s, m, generation, err),
-      );
+      s.inFlight.set(m.id, { m, order: n.order++ });
+      carrier.send(s.lane, m.id, m.body);
     }
   }
 
-  function onDelivered(s: LaneState, m: SpooledMessage, generation: number): void {
-    if (generation === s.generation) s.inFlight.delete(m.id);
-    s.failures = 0;
-    confirm(m);
-    checkDrained();
-    pump(s);
-  }
-
-  function confirm(m: SpooledMessage): void {
-    // The spool removes it with its next commit; until then it must not be sent again.
-    confirmed.add(m.id);
-    spool
-      .delivered([m.id])
-      .catch((err) => log.error({ err, id: m.id }, "spool: marking delivered failed"))
-      .finally(() => confirmed.delete(m.id));
-    deps.observer?.delivered?.(m, now() - m.createdAt);
-    settle(m.id, { status: "delivered" });
-  }
-
-  function onFailed(s: LaneState, m: SpooledMessage, generation: number, err: DeliveryError): void {
-    if (generation !== s.generation) return; // the room was lost meanwhile: resent after rejoin
-    s.inFlight.delete(m.id);
-    checkDrained();
-    if (err.permanent) {
-      void deadLetter(m, err.message);
-      pump(s);
-      return;
-    }
-    deps.observer?.retried?.(m, err.message);
-    spool.recordFailure(m.id, err.message).catch(() => {});
+  function retryLater(s: LaneState, m: SpooledMessage, reason: string, slowDown: boolean): void {
+    deps.observer?.retried?.(m, reason);
+    spool.recordFailure(m.id, reason).catch(() => {});
     // Resend from this message on, in order, after a pause that grows with each failure.
     s.cursor = Math.min(s.cursor, m.seq - 1);
-    if (!s.retryTimer) {
-      const delay = backoffDelay(s.failures++, random, DEFAULT_BACKOFF);
+    if (s.retryTimer) return;
+    const wait = backoffDelay(slowDown ? s.failures + 2 : s.failures, random, backoff);
+    s.failures++;
+    log.warn({ id: m.id, room: m.room, nick: m.nick, retryInMs: wait }, `will resend: ${reason}`);
+    s.retryTimer = clock.setTimeout(() => {
+      s.retryTimer = undefined;
+      pump(s);
+    }, wait);
+  }
+
+  function onRefused(lane: Lane, id: string, f: StanzaFault): void {
+    const s = stateOf(lane);
+    const sent = s.inFlight.get(id);
+    if (!sent) return;
+    s.inFlight.delete(id);
+    checkDrained();
+    const reason = `${lane.room} refused the message: ${f.condition}${f.text ? ` (${f.text})` : ""}`;
+    if (isPermanentRefusal(f)) {
+      settle(sent.m, { reason });
+      pump(s);
+    } else retryLater(s, sent.m, reason, isSlowDown(f));
+  }
+
+  /** The poison check: a stream closed right after the same message, twice. */
+  function onDown(nick: string, fault: StreamFault): void {
+    if (!isChokedClose(fault)) return;
+    const oldest = nickInFlight(nick).sort((a, b) => a.order - b.order)[0];
+    if (!oldest) return;
+    const n = nickOf(nick);
+    const { m } = oldest;
+    if (n.suspect !== m.id) {
+      n.suspect = m.id;
       log.warn(
-        { id: m.id, room: m.room, nick: m.nick, retryInMs: delay },
-        `will resend: ${err.message}`,
+        { id: m.id, room: m.room, nick, fault },
+        `the XMPP server closed the stream after message ${m.id}: ${fault.text}; it is sent again alone to tell whether it is the cause`,
       );
-      s.retryTimer = setTimeout(() => {
-        s.retryTimer = undefined;
-        pump(s);
-      }, delay);
+      return;
+    }
+    const bytes = escapedBytes(m.body) + STANZA_OVERHEAD_BYTES;
+    settle(m, { reason: `the XMPP server closed the stream twice right after this message: ${fault.text}` });
+    if (isSizeComplaint(fault) && bytes > 10_000) {
+      const guess = COMMON_LIMITS.find((l) => l < bytes) ?? 10_000;
+      learnedMax = Math.min(learnedMax ?? guess, guess);
+      log.warn(
+        { learnedMaxStanzaBytes: learnedMax },
+        `the XMPP server refused a ${bytes}-byte stanza: later messages are split to fit ${learnedMax} bytes (set MAX_MESSAGE_BYTES to the server's limit to say it exactly)`,
+      );
     }
   }
 
-  function watchSession(session: Session): void {
-    session.on("roomReady", (room) => pump(stateOf({ room, nick: session.nick })));
-    session.on("roomDown", (room) => {
-      const s = stateOf({ room, nick: session.nick });
-      // Whatever was in flight may or may not have arrived: after the rejoin, the history
-      // check confirms what did, and the rest is resent from the oldest, in order.
-      s.generation++;
-      s.inFlight.clear();
-      s.cursor = 0;
-      clearTimeout(s.retryTimer);
-      s.retryTimer = undefined;
-      checkDrained();
-      pump(s); // dead-letters at once if the refusal is permanent
-    });
-    session.on("confirmed", (room, id) => {
-      const m = spool.pending({ room, nick: session.nick }, 1000, 0).find((p) => p.id === id);
-      if (m) {
-        log.info({ id, room }, "found in the room history after a rejoin: not resent");
-        confirm(m);
-      }
-    });
-  }
-  for (const session of deps.sessions.values()) watchSession(session);
+  const supervisor = createSupervisor({
+    carrier,
+    topology: deps.topology,
+    clock,
+    random,
+    backoff,
+    log,
+    account: deps.account,
+    hooks: {
+      ready: (lane) => pump(stateOf(lane)),
+      lost(lane) {
+        const s = stateOf(lane);
+        // What was in flight may or may not have arrived: the next join's history and
+        // archive check confirms what did, and the rest is resent from the oldest, in order.
+        s.inFlight.clear();
+        s.cursor = 0;
+        clock.clearTimeout(s.retryTimer);
+        s.retryTimer = undefined;
+        checkDrained();
+        pump(s); // dead-letters at once if the refusal is permanent
+      },
+      found(lane, ids) {
+        const want = new Set(ids);
+        for (const m of spool.pending(lane, LOOK_FOR_LIMIT, 0)) {
+          if (!want.has(m.id)) continue;
+          log.info({ id: m.id, room: lane.room }, "already in the room after a rejoin: not resent");
+          settle(m, "delivered");
+        }
+      },
+      down: onDown,
+      lookFor(lane): LookFor | undefined {
+        const msgs = spool.pending(lane, LOOK_FOR_LIMIT, 0).filter((m) => !settled.has(m.id));
+        if (msgs.length === 0) return undefined;
+        return {
+          ids: new Set(msgs.map((m) => m.id)),
+          since: Math.min(...msgs.map((m) => m.createdAt)),
+        };
+      },
+    },
+  });
+
+  let everUp = new Set<string>();
+  carrier.on("up", (nick) => {
+    if (everUp.has(nick)) deps.observer?.reconnected?.(nick);
+    everUp.add(nick);
+  });
+  carrier.on("confirmed", (lane, id) => {
+    const s = stateOf(lane);
+    const sent = s.inFlight.get(id);
+    if (!sent) return; // a reflection of a message already settled (or of someone else's)
+    s.inFlight.delete(id);
+    s.failures = 0;
+    settle(sent.m, "delivered");
+    checkDrained();
+    pump(s);
+  });
+  carrier.on("refused", onRefused);
 
   return {
+    start: () => supervisor.start(),
     kick: (lane) => pump(stateOf(lane)),
-    expectsOutcome(lane) {
-      // With the stream up, a confirmation or a refusal is moments away; with it down, not.
-      const session = deps.sessions.get(lane.nick);
-      return (
-        session?.online === true && (lane.nick === DIRECT_NICK || session.rooms.has(lane.room))
-      );
-    },
+    expectsOutcome: (lane) => supervisor.online(lane),
     scan() {
       for (const lane of spool.lanes()) {
-        const session = deps.sessions.get(lane.nick);
-        const room = session?.rooms.get(lane.room);
-        // Work in a lane whose room refused us for good was put back by `spool retry` (or
-        // waited through a restart): the refusal may be gone (made a member, unbanned), so
-        // ask the room now rather than dead-lettering it again on the old refusal, or
-        // waiting out the join backoff (up to a minute). Refused again, the room's
-        // `roomDown` dead-letters it.
-        if (room?.permanent && room.phase === "retrying") session?.retryRoom(lane.room);
+        // Work put back by `spool retry` in a lane whose room refused us for good: the
+        // refusal may be gone (made a member, unbanned), so ask the room again now.
+        if (supervisor.refusal(lane)) supervisor.retry(lane);
         else pump(stateOf(lane));
       }
     },
-    waitFor(ids, ms) {
-      const outcomes = new Map<string, Outcome>();
-      const registered: Array<[string, (o: Outcome) => void]> = [];
-      let timer: NodeJS.Timeout | undefined;
-      const result = new Promise<WaitResult>((resolve) => {
-        const finish = () => {
-          clearTimeout(timer);
-          for (const [id, w] of registered) waiters.get(id)?.delete(w);
-          const failed = [...outcomes.values()].filter((o) => o.status === "failed");
-          if (failed.length > 0) {
-            resolve({
-              status: "failed",
-              reasons: failed.map((f) => (f.status === "failed" ? f.reason : "")),
-              delivered: outcomes.size - failed.length,
-            });
-          } else if (outcomes.size === ids.length) resolve({ status: "delivered" });
-          else resolve({ status: "queued" });
-        };
-        for (const id of ids) {
-          const w = (o: Outcome) => {
-            outcomes.set(id, o);
-            if (outcomes.size === ids.length) finish();
-          };
-          registered.push([id, w]);
-          const set = waiters.get(id) ?? new Set();
-          set.add(w);
-          waiters.set(id, set);
-        }
-        timer = setTimeout(finish, ms);
-      });
-      return {
-        result,
-        cancel() {
-          clearTimeout(timer);
-          for (const [id, w] of registered) waiters.get(id)?.delete(w);
-        },
-      };
-    },
-    unconfirmed(lane) {
-      const msgs = spool.pending(lane, 1000, 0).filter((m) => !confirmed.has(m.id));
-      if (msgs.length === 0) return undefined;
-      return {
-        ids: new Set(msgs.map((m) => m.id)),
-        since: Math.min(...msgs.map((m) => m.createdAt)),
-      };
-    },
-    watch: watchSession,
+    waitFor: (ids, ms) => waiters.waitFor(ids, ms),
+    extend: (topology) => supervisor.extend(topology),
+    stanzaLimits: () => [...supervisor.maxStanzaBytes(), learnedMax],
+    readiness: () => ({ ...supervisor.readiness(), learnedMaxStanzaBytes: learnedMax ?? null }),
     inFlight: inFlightCount,
     drain(graceMs) {
       draining = true;
-      for (const s of lanes.values()) clearTimeout(s.retryTimer);
+      supervisor.stop();
+      for (const s of lanes.values()) clock.clearTimeout(s.retryTimer);
+      everUp = new Set();
       if (inFlightCount() === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
+        const timer = clock.setTimeout(resolve, graceMs);
         drained = () => {
-          clearTimeout(timer);
+          clock.clearTimeout(timer);
           resolve();
         };
       });

@@ -1,8 +1,16 @@
-// The child processes of the throwaway servers (Prosody for the tests and `demo`; nginx and
-// Alertmanager for the tests): found on PATH, given free loopback ports, stopped by PID
-// within a bounded time, and killed when this process exits first, so none is orphaned.
+// The child processes of the throwaway servers (Prosody for the tests and `demo`; ejabberd,
+// nginx and Alertmanager for the tests): found on PATH, given free loopback ports, stopped by
+// PID within a bounded time, and killed when this process exits first, so none is orphaned.
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, closeSync, constants, openSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -90,6 +98,63 @@ export async function within(promise: Promise<void>, ms: number): Promise<boolea
   }
 }
 
+/** True when `host:port` answers a client stream header for `domain` with stream features. */
+export function streamProbe(host: string, port: number, domain: string): Promise<boolean> {
+  // Features, not just an open port: servers bind before they can serve, and a wrong
+  // domain would get a stream error (host-unknown) instead.
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let data = "";
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on("error", () => done(false));
+    socket.on("connect", () => {
+      socket.write(
+        `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' ` +
+          "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+      );
+    });
+    socket.on("data", (chunk) => {
+      data += chunk.toString("utf8");
+      if (data.includes("stream:features")) done(true);
+      else if (data.includes("stream:error")) done(false);
+    });
+  });
+}
+
+/** The PID of the first descendant of `pid` whose name (/proc comm) is `name`, or undefined. */
+export function descendantNamed(pid: number, name: string): number | undefined {
+  // Linux only: wrappers such as ejabberdctl → su → sh fork instead of exec'ing the server.
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return ""; // the process is gone, or this is not Linux
+    }
+  };
+  const queue = [pid];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${next}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      for (const child of read(`/proc/${next}/task/${task}/children`).split(" ")) {
+        const childPid = Number(child);
+        if (!Number.isInteger(childPid) || childPid <= 0) continue;
+        if (read(`/proc/${childPid}/comm`).trim() === name) return childPid;
+        queue.push(childPid);
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,12 +180,16 @@ export interface ServerProcess {
   readonly pid: number;
   /** The child itself, for its exit code and signal. */
   readonly child: ChildProcess;
+  /** The PID that stop() and the exit hooks signal: `pid`, or the one given to `servedBy`. */
+  readonly serverPid: number;
   /** Resolves when it has exited. */
   readonly exited: Promise<void>;
   /** Whether it has exited. */
   hasExited(): boolean;
   /** Polls `ready` every `everyMs` while it runs: true once `ready` holds, false if it exits or `timeoutMs` passes. */
   waitUntil(ready: () => Promise<boolean>, timeoutMs: number, everyMs?: number): Promise<boolean>;
+  /** Makes `serverPid` a descendant that really serves, for wrappers that fork and pass no signals on. */
+  servedBy(serverPid: number): void;
   /** Sends `sig` (SIGTERM by default), SIGKILL after a bounded wait, and waits (bounded) for the exit. */
   stop(sig?: NodeJS.Signals): Promise<void>;
 }
@@ -150,15 +219,22 @@ export async function spawnServer(
   });
   if (child.pid === undefined) throw await spawnFailed;
   const pid = child.pid;
-  live.set(pid, opts.removeOnExit);
+  const entry: LiveServer = { dir: opts.removeOnExit, serverPid: pid };
+  live.set(pid, entry);
   installExitHooks();
   // A test that forgets stop() must not hang the runner; the exit hooks still kill the server.
   child.unref();
   return {
     pid,
     child,
+    get serverPid() {
+      return entry.serverPid;
+    },
     exited,
     hasExited: () => gone,
+    servedBy(serverPid) {
+      entry.serverPid = serverPid;
+    },
     async waitUntil(ready, timeoutMs, everyMs = 20) {
       const deadline = Date.now() + timeoutMs;
       while (!gone && Date.now() < deadline) {
@@ -169,23 +245,32 @@ export async function spawnServer(
     },
     async stop(sig = "SIGTERM") {
       if (gone) return;
-      signal(pid, sig);
+      signal(entry.serverPid, sig);
       if (await within(exited, STOP_GRACE_MS)) return;
+      signal(entry.serverPid, "SIGKILL");
       signal(pid, "SIGKILL");
       await within(exited, STOP_GRACE_MS);
     },
   };
 }
 
-/** Servers not yet exited (PID → directory to remove), killed if this process goes first. */
-const live = new Map<number, string | undefined>();
+/** What the exit hooks kill and remove for one server. */
+interface LiveServer {
+  dir: string | undefined;
+  serverPid: number;
+}
+
+/** Servers not yet exited (child PID → what to kill and remove), killed if this process goes first. */
+const live = new Map<number, LiveServer>();
 let hooksInstalled = false;
 
 function installExitHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   const killAll = (): void => {
-    for (const [pid, dir] of live) {
+    for (const [pid, { dir, serverPid }] of live) {
+      // The server first: killing only a forking wrapper would orphan it.
+      signal(serverPid, "SIGKILL");
       signal(pid, "SIGKILL");
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     }

@@ -4,7 +4,6 @@
 
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { generateCerts, run, type TestCerts } from "./certs.ts";
@@ -17,38 +16,13 @@ import {
   retryWhilePortInUse,
   type ServerProcess,
   spawnServer,
+  streamProbe,
 } from "./process.ts";
+import type { XmppTestServer } from "./xmpp-server.ts";
 
-/** A running throwaway Prosody; everything it writes lives in `dir`, removed by `stop()`. */
-export interface ProsodyServer {
-  /** The VirtualHost users live on ("localhost"). */
-  domain: string;
-  /** The MUC component (XEP-0045) with MAM (XEP-0313), "conference.localhost". */
-  mucDomain: string;
-  /** Loopback address Prosody listens on ("127.0.0.1"; also ::1 when the host has it). */
-  host: string;
-  /** Client port offering STARTTLS; encryption is required before auth. */
-  c2sPort: number;
-  /** Client port speaking TLS from the first byte (XEP-0368, `c2s_direct_tls_ports`). */
-  directTlsPort: number;
-  /** PEM of the self-signed CA that signed the server certificate. */
-  caFile: string;
-  /** Temp dir holding config, data, certs and logs. */
-  dir: string;
-  /** PID of the current Prosody process, so tests can check it is gone after stop(). */
-  pid: number;
-  /** Prosody's own debug-level log, the first thing to read when an integration test fails. */
-  logFile: string;
-  /** Creates an account on `domain` through prosodyctl against this server's config. */
-  register(user: string, password: string): Promise<void>;
-  /** Stops and starts Prosody on the same ports and data, to test outages and reconnects. */
-  restart(): Promise<void>;
-  /** Takes Prosody down (SIGKILL with `crash`, else SIGTERM) and keeps its data for `start`. */
-  down(opts?: { crash?: boolean }): Promise<void>;
-  /** Starts Prosody again after `down`, on the same ports and data. */
-  start(): Promise<void>;
-  /** SIGTERM, SIGKILL after a bounded wait, then removes the temp dir; safe to call twice. */
-  stop(): Promise<void>;
+/** A running throwaway Prosody (see {@link XmppTestServer}), also on ::1 when the host has it. */
+export interface ProsodyServer extends XmppTestServer {
+  kind: "prosody";
 }
 
 /** Options for {@link startProsody}. */
@@ -131,6 +105,7 @@ async function startIn(
 
   let stopping: Promise<void> | undefined;
   const server: ProsodyServer = {
+    kind: "prosody",
     domain: DOMAIN,
     mucDomain: MUC_DOMAIN,
     host: HOST,
@@ -223,7 +198,7 @@ async function launch(
     removeOnExit: dir,
   });
   // Prosody answers a stream header only once its loop runs, i.e. after every port is bound.
-  if (await proc.waitUntil(() => streamProbe(port), START_TIMEOUT_MS)) return proc;
+  if (await proc.waitUntil(() => streamProbe(HOST, port, DOMAIN), START_TIMEOUT_MS)) return proc;
   // Whether it died by itself must be read before stop() kills it.
   const died = proc.hasExited();
   await proc.stop();
@@ -233,31 +208,6 @@ async function launch(
     : `Prosody did not answer on port ${port} within ${START_TIMEOUT_MS} ms`;
   const portBusy = /Failed to open server port|Address already in use/i.test(logs);
   throw new (portBusy ? PortInUseError : Error)(`${why}; log tail:\n${logs}`);
-}
-
-/** True when the port answers a client stream header with STARTTLS, not host-unknown. */
-function streamProbe(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    let data = "";
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on("error", () => done(false));
-    socket.on("connect", () => {
-      socket.write(
-        `<?xml version='1.0'?><stream:stream to='${DOMAIN}' xmlns='jabber:client' ` +
-          "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
-      );
-    });
-    socket.on("data", (chunk) => {
-      data += chunk.toString("utf8");
-      if (data.includes("stream:features")) done(true);
-      else if (data.includes("stream:error")) done(false);
-    });
-  });
 }
 
 function tailLogs(dir: string): string {

@@ -13,20 +13,13 @@ import Fastify, {
 import type { Logger } from "pino";
 import { GatewayError } from "../core/errors.ts";
 import { verifySignature } from "../core/hmac.ts";
-import type { Accepted, PostBody } from "../core/post.ts";
+import type { Accepted, PostBody, Preview } from "../core/post.ts";
 import type { RateLimit, Route, RouteTable } from "../core/routes.ts";
 import { createTokenBucket, type TokenBucket } from "../core/token-bucket.ts";
 import { readMultipart, registerBodyParsers } from "./body.ts";
 import { toReply } from "./errors.ts";
 
-/** What `?dry_run=1` shows: the rendered messages and where they would go. */
-export interface Preview {
-  readonly messages: ReadonlyArray<{
-    readonly to: string;
-    readonly nick?: string;
-    readonly body: string;
-  }>;
-}
+export type { Preview } from "../core/post.ts";
 
 /** What the app needs from the rest of the gateway. */
 export interface AppDeps {

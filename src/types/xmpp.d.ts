@@ -1,7 +1,7 @@
 /**
  * The slice of xmpp.js (0.14) this gateway uses, typed once at the seam. The published
  * DefinitelyTyped typings are incomplete under NodeNext; everything else in the code
- * base goes through `src/xmpp/connection.ts`, never through these modules directly.
+ * base goes through `src/xmpp/client.ts` and `stream.ts`, never these modules directly.
  */
 declare module "@xmpp/xml" {
   /** An XML element (ltx). */
@@ -100,4 +100,129 @@ declare module "@xmpp/client" {
   }
 
   export function client(options: ClientOptions): Client;
+}
+
+declare module "@xmpp/client-core" {
+  import type { Client as C } from "@xmpp/client";
+  /** The entity: a Connection with pluggable transports. */
+  export const Client: new (options: {
+    service: string;
+    domain: string;
+    timeout: number;
+  }) => C & { transports: unknown[] };
+  export type Client = C & { transports: unknown[] };
+}
+
+declare module "@xmpp/connection-tcp/Socket.js" {
+  import { Socket } from "node:net";
+  /** node:net's socket, marked insecure. */
+  export default class TcpSocket extends Socket {
+    constructor(...args: unknown[]);
+    secure: boolean;
+  }
+}
+
+declare module "@xmpp/tcp/lib/Connection.js" {
+  /** The `xmpp://` transport. */
+  export default class ConnectionTCP {
+    Socket: unknown;
+    socketParameters(service: string): Record<string, unknown> | undefined;
+  }
+}
+
+declare module "@xmpp/tls/lib/Connection.js" {
+  /** The `xmpps://` (direct TLS) transport. */
+  export default class ConnectionTLS {
+    Socket: unknown;
+    socketParameters(service: string): Record<string, unknown> | undefined;
+  }
+}
+
+declare module "@xmpp/tls/lib/Socket.js" {
+  import type { EventEmitter } from "node:events";
+  import type { TLSSocket } from "node:tls";
+  /** xmpp.js's wrapper of a TLS socket. */
+  export default class TlsSocket {
+    socket: TLSSocket | null;
+    connect(params: unknown): void;
+  }
+  export interface TlsSocket extends EventEmitter {}
+}
+
+declare module "@xmpp/middleware" {
+  /** Incoming and outgoing stanza middleware. */
+  export default function middleware(deps: { entity: unknown }): unknown;
+}
+
+declare module "@xmpp/stream-features" {
+  /** Stream feature negotiation over middleware. */
+  export default function streamFeatures(deps: { middleware: unknown }): unknown;
+}
+
+declare module "@xmpp/iq/caller.js" {
+  import type { Element } from "@xmpp/xml";
+  /** Sends iqs and matches their replies. */
+  export default function iqCaller(deps: { middleware: unknown; entity: unknown }): {
+    request(stanza: Element, timeout?: number): Promise<Element>;
+  };
+}
+
+declare module "@xmpp/iq/callee.js" {
+  /** Answers iqs. */
+  export default function iqCallee(deps: { middleware: unknown; entity: unknown }): {
+    get(ns: string, name: string, handler: () => unknown): void;
+  };
+}
+
+declare module "@xmpp/resolve" {
+  /** DNS SRV resolution of the service. */
+  export default function resolve(deps: { entity: unknown }): unknown;
+}
+
+declare module "@xmpp/starttls" {
+  /** The STARTTLS stream feature. */
+  export default function starttls(deps: { streamFeatures: unknown }): unknown;
+}
+
+declare module "@xmpp/sasl" {
+  /** The SASL stream feature (RFC 6120 §6). */
+  export default function sasl(
+    deps: { streamFeatures: unknown; saslFactory: unknown },
+    onAuthenticate: (
+      authenticate: (creds: { username: string; password: string }, mechanism: string) => Promise<void>,
+      mechanisms: string[],
+      fast: unknown,
+      entity: import("@xmpp/client-core").Client,
+    ) => Promise<void>,
+  ): unknown;
+}
+
+declare module "@xmpp/sasl-plain" {
+  /** Registers PLAIN with a SASL factory. */
+  export default function saslPlain(factory: unknown): void;
+}
+
+declare module "@xmpp/resource-binding" {
+  /** Resource binding (RFC 6120 §7). */
+  export default function resourceBinding(
+    deps: { iqCaller: unknown; streamFeatures: unknown },
+    resource: string,
+  ): unknown;
+}
+
+declare module "@xmpp/stream-management" {
+  import type { StreamManagement } from "@xmpp/client";
+  /** XEP-0198 stream management. */
+  export default function streamManagement(deps: {
+    streamFeatures: unknown;
+    entity: unknown;
+    middleware: unknown;
+  }): StreamManagement;
+}
+
+declare module "saslmechanisms" {
+  /** A registry of SASL mechanisms (first registered of a name wins). */
+  export default class Factory {
+    use(name: string, mech: unknown): this;
+  }
 }

@@ -56,6 +56,39 @@ export function archiveQuery(
 
 let queries = 0;
 
+/** One page of the archive: its messages and where the next page starts, if any. */
+async function readPage(
+  stream: ArchiveStream,
+  room: string,
+  opts: { start?: Date; after?: string; max: number; timeoutMs: number },
+): Promise<{ messages: Archived[]; next: string | undefined }> {
+  const queryid = `mam-${++queries}`;
+  const messages: Archived[] = [];
+  const off = stream.onStanza((stanza) => {
+    const result = stanza.getChild("result", NS_MAM);
+    if (result?.attrs.queryid !== queryid) return;
+    const message = result.getChild("forwarded", NS_FORWARD)?.getChild("message");
+    const body = message?.getChildText("body");
+    if (!message || body === null || body === undefined) return;
+    const from = message.attrs.from ?? "";
+    messages.push({
+      nick: from.slice(from.indexOf("/") + 1),
+      body,
+      id: message.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id ?? message.attrs.id,
+    });
+  });
+  let fin: Element | undefined;
+  try {
+    const reply = await stream.request(archiveQuery(room, queryid, opts), opts.timeoutMs);
+    fin = reply.getChild("fin", NS_MAM);
+  } finally {
+    off();
+  }
+  const last = fin?.getChild("set", NS_RSM)?.getChildText("last") ?? undefined;
+  const complete = fin?.attrs.complete === "true" || !last || messages.length === 0;
+  return { messages, next: complete ? undefined : last };
+}
+
 /** Every archived message of `room` (since `start`), oldest first, up to `maxPages` pages. */
 export async function readArchive(
   stream: ArchiveStream,
@@ -65,35 +98,45 @@ export async function readArchive(
   const out: Archived[] = [];
   let after: string | undefined;
   for (let page = 0; page < (opts.maxPages ?? 100); page++) {
-    const queryid = `mam-${++queries}`;
-    const results: Archived[] = [];
-    const off = stream.onStanza((stanza) => {
-      const result = stanza.getChild("result", NS_MAM);
-      if (result?.attrs.queryid !== queryid) return;
-      const message = result.getChild("forwarded", NS_FORWARD)?.getChild("message");
-      const body = message?.getChildText("body");
-      if (!message || body === null || body === undefined) return;
-      const from = message.attrs.from ?? "";
-      results.push({
-        nick: from.slice(from.indexOf("/") + 1),
-        body,
-        id: message.getChild("origin-id", "urn:xmpp:sid:0")?.attrs.id ?? message.attrs.id,
-      });
+    const { messages, next } = await readPage(stream, room, {
+      start: opts.start,
+      after,
+      max: opts.pageSize ?? 100,
+      timeoutMs: opts.timeoutMs ?? 10_000,
     });
-    let fin: Element | undefined;
-    try {
-      const reply = await stream.request(
-        archiveQuery(room, queryid, { start: opts.start, after, max: opts.pageSize ?? 100 }),
-        opts.timeoutMs ?? 10_000,
-      );
-      fin = reply.getChild("fin", NS_MAM);
-    } finally {
-      off();
-    }
-    out.push(...results);
-    const last = fin?.getChild("set", NS_RSM)?.getChildText("last") ?? undefined;
-    if (fin?.attrs.complete === "true" || !last || results.length === 0) break;
-    after = last;
+    out.push(...messages);
+    if (next === undefined) break;
+    after = next;
   }
   return out;
+}
+
+/**
+ * Which of `ids`, sent by `nick`, the archive of `room` holds: pages from `start` (just
+ * before the oldest unconfirmed message was accepted) until every id is accounted for or
+ * the archive ends, however many pages that takes in a busy room; bounded in time only.
+ */
+export async function findInArchive(
+  stream: ArchiveStream,
+  room: string,
+  nick: string,
+  ids: ReadonlySet<string>,
+  opts: { start: Date; clock: { now(): number }; budgetMs?: number; pageSize?: number },
+): Promise<string[]> {
+  const found = new Set<string>();
+  const deadline = opts.clock.now() + (opts.budgetMs ?? 120_000);
+  let after: string | undefined;
+  do {
+    const page = await readPage(stream, room, {
+      start: opts.start,
+      after,
+      max: opts.pageSize ?? 250,
+      timeoutMs: 10_000,
+    });
+    for (const m of page.messages) {
+      if (m.nick === nick && m.id !== undefined && ids.has(m.id)) found.add(m.id);
+    }
+    after = page.next;
+  } while (after !== undefined && found.size < ids.size && opts.clock.now() < deadline);
+  return [...found];
 }

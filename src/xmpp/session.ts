@@ -1,25 +1,26 @@
 /**
  * One XMPP session per sender nick: a full JID holds one nick per room (XEP-0045 §7.2),
- * so two nicks in the same room need two resources. The session keeps its rooms joined
- * (rejoins after new streams, kicks, bans, destroyed rooms and silent drop-outs) and
- * confirms each message by the room's reflection of it. It only classifies failures;
- * the delivery loop decides what to do about them.
+ * so two nicks in one room need two resources. It does what it is told (connect, join,
+ * send) on its current stream and reports what the server says, as facts: up, down,
+ * joined, left, confirmed (the room's reflection, or the server's XEP-0198 ack for a
+ * direct message), refused.
  */
 import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
-import { backoffDelay } from "../core/backoff.ts";
-import { DeliveryError, isPermanentStanzaError } from "../core/errors.ts";
+import type { Clock } from "../core/clock.ts";
 import { DIRECT_NICK } from "../core/routes.ts";
-import {
-  type Connection,
-  type ConnectionTiming,
-  createConnection,
-  DEFAULT_TIMING,
-} from "./connection.ts";
-import { createRoom, type Room, type RoomState } from "./room.ts";
+import { escapedBytes, STANZA_OVERHEAD_BYTES } from "../core/split.ts";
+import type {
+  LookFor,
+  RoomFault,
+  SessionInfo,
+  StanzaFault,
+  StreamFault,
+} from "../delivery/port.ts";
+import { faultOf } from "./faults.ts";
+import { joinRoom, type RoomJoin } from "./room.ts";
 import {
   chatMessage,
   groupchatMessage,
@@ -27,8 +28,7 @@ import {
   messageIds,
   stanzaError,
 } from "./stanzas.ts";
-
-export type { RoomState } from "./room.ts";
+import { type Liveness, openStream, type Stream, StreamOpenError } from "./stream.ts";
 
 /** A message seen in a room: who said what (XEP-0045 §7.4). */
 export interface RoomMessage {
@@ -38,53 +38,29 @@ export interface RoomMessage {
   readonly id: string | undefined;
 }
 
-/** Unconfirmed messages of a room, for the dedupe check in the history after a rejoin. */
-export interface Unconfirmed {
-  readonly ids: ReadonlySet<string>;
-  /** When the oldest of them was accepted. */
-  readonly since: number;
+/** Where a session's facts go (`to` is a room, or a user JID for direct messages). */
+export interface SessionReport {
+  up(info: SessionInfo): void;
+  down(fault: StreamFault): void;
+  joined(room: string, found: readonly string[]): void;
+  left(room: string, fault: RoomFault): void;
+  confirmed(to: string, id: string): void;
+  refused(to: string, id: string, fault: StanzaFault): void;
 }
 
-/** What a session tells the delivery loop. */
-export interface SessionEvents {
-  /** Joined (and history checked): what is pending for the room can go out. */
-  roomReady: [room: string];
-  /** Not an occupant any more: sends in flight have an unknown fate. */
-  roomDown: [room: string, error: DeliveryError];
-  /** An unconfirmed message was found in the room's history after a rejoin. */
-  confirmed: [room: string, id: string];
-}
-
-/** A sender: one connection, one nick, the rooms it speaks in. */
-export interface Session extends EventEmitter<SessionEvents> {
+/** A sender: one stream at a time, one nick, the rooms it speaks in. */
+export interface Session {
   readonly nick: string;
-  readonly rooms: ReadonlyMap<string, RoomState>;
-  /** True while the stream is up. */
-  readonly online: boolean;
-  /** The connection's last problem, for `/ready`. */
-  readonly lastError: string | undefined;
-  /** The largest stanza the server advertises it accepts (XEP-0478), if it does. */
-  readonly maxStanzaBytes: number | undefined;
-  /** True when the stream is up and `to` is a joined room (or, for the direct session, any JID). */
-  canSend(to: string): boolean;
-  /** Connects and joins every room; rejects if the first connection or a join fails. */
-  start(): Promise<void>;
-  /** Asks a room that refused us to be joined now, not at the end of its backoff. */
-  retryRoom(room: string): void;
-  /** Adds a room to this session (a configuration reload) and joins it if online. */
-  joinRoom(room: string, password?: string): void;
-  /**
-   * Sends `body` to a room (resolves when the room reflects it back) or, from the direct
-   * session, to a user JID (resolves when the server acknowledges it, XEP-0198); rejects
-   * with a DeliveryError.
-   */
-  send(to: string, id: string, body: string): Promise<void>;
-  /** Listens to every incoming stanza (archive results); returns the unsubscribe function. */
-  onStanza(listener: (stanza: Element) => void): () => void;
-  /** Sends an iq on this session's stream (room administration, archive queries). */
-  request(iq: Element, timeoutMs?: number): Promise<Element>;
-  /** Leaves the rooms and closes the stream. */
-  stop(): Promise<void>;
+  /** The current stream, while it is up (for room administration and archive queries). */
+  readonly stream: Stream | undefined;
+  /** Opens a new stream, dropping the old one if any; `up` or `down` follows. */
+  connect(): void;
+  /** Joins `room` on the current stream; `joined` or `left` follows. */
+  join(room: string, lookFor: LookFor | undefined): void;
+  /** Sends to a room, or to a user JID from the direct session. */
+  send(to: string, id: string, body: string): void;
+  /** Leaves the joined rooms and closes the stream within `ms`. */
+  close(ms: number): Promise<void>;
 }
 
 /** A stable resource per nick: a restarted gateway replaces its own old session. */
@@ -93,255 +69,165 @@ export function resourceFor(nick: string): string {
   return `xmpp-msg-gw-${createHash("sha256").update(nick).digest("hex").slice(0, 8)}`;
 }
 
-interface Pending {
-  readonly room: string;
-  resolve(): void;
-  reject(err: DeliveryError): void;
-}
-
-/** Creates a session for `nick` speaking in `rooms`. */
+/** Creates the session of `nick`; `passwords` are room passwords (XEP-0045 §7.2.6). */
 export function createSession(deps: {
   settings: XmppSettings;
   nick: string;
-  rooms: readonly string[];
-  /** Room passwords (XEP-0045 §7.2.6) by room JID. */
   passwords?: ReadonlyMap<string, string>;
   log: Logger;
-  connection?: Connection;
-  timing?: ConnectionTiming;
+  clock: Clock;
+  liveness?: Liveness;
   /** How often a joined room is self-pinged (XEP-0410); 0 turns it off. */
   selfPingMs?: number;
-  /** Called for every live groupchat message with a body (for `watch` and tests). */
+  report: SessionReport;
+  /** Called for every live groupchat message with a body (for `watch`). */
   onRoomMessage?: (message: RoomMessage) => void;
-  /** The delivery loop's unconfirmed messages of a room, checked against its history. */
-  unconfirmed?: (room: string) => Unconfirmed | undefined;
-  /** Called when a new stream is ready after a lost one (the reconnects metric). */
-  onReconnect?: () => void;
+  /** Opens a stream; a fake one in unit tests, which record the exact transcript. */
+  open?: typeof openStream;
 }): Session {
-  const { settings, nick, log } = deps;
-  const timing = deps.timing ?? DEFAULT_TIMING;
-  const conn = deps.connection ?? createConnection(settings, resourceFor(nick), log, timing);
-  const events = new EventEmitter<SessionEvents>();
-  const pending = new Map<string, Pending>();
-  let stopping = false;
+  const { settings, nick, log, clock, report } = deps;
+  const direct = nick === DIRECT_NICK;
+  const rooms = new Map<string, RoomJoin>();
+  /** Direct messages written and not yet acknowledged: id → the user JID. */
+  const directTo = new Map<string, string>();
+  let stream: Stream | undefined;
+  let attempt = 0;
 
-  const rejectPending = (room: string | undefined, err: DeliveryError) => {
-    for (const [id, p] of pending) {
-      if (room !== undefined && p.room !== room) continue;
-      pending.delete(id);
-      p.reject(err);
-    }
+  const bare = (jid: string | undefined) => {
+    const slash = jid?.indexOf("/") ?? -1;
+    return {
+      bare: (slash < 0 ? jid : jid?.slice(0, slash))?.toLowerCase() ?? "",
+      resource: slash < 0 || !jid ? "" : jid.slice(slash + 1),
+    };
+  };
+  const forget = () => {
+    for (const r of rooms.values()) r.end();
+    rooms.clear();
+    directTo.clear();
+    stream = undefined;
   };
 
-  const rooms = new Map<string, Room>();
-  const roomStates = new Map<string, RoomState>();
-  const addRoom = (jid: string, password: string | undefined) => {
-    const room = createRoom({
-      room: jid,
-      nick,
-      password,
-      conn,
-      log,
-      selfPingMs: deps.selfPingMs ?? 60_000,
-      retryDelay: (attempt) => backoffDelay(attempt, timing.random, timing.backoff),
-      unconfirmed: () => deps.unconfirmed?.(jid),
-      isStopping: () => stopping,
-      onReady: () => events.emit("roomReady", jid),
-      onDown: (err) => {
-        rejectPending(jid, err);
-        events.emit("roomDown", jid, err);
-      },
-      onConfirmed: (id) => {
-        const p = pending.get(id);
-        if (p) {
-          pending.delete(id);
-          p.resolve();
-        }
-        events.emit("confirmed", jid, id);
-      },
-    });
-    rooms.set(jid, room);
-    roomStates.set(jid, room.state);
-    return room;
-  };
-  for (const jid of deps.rooms) addRoom(jid, deps.passwords?.get(jid));
-
-  const roomOf = (from: string | undefined): [Room | undefined, string] => {
-    const slash = from?.indexOf("/") ?? -1;
-    const bare = (slash < 0 ? from : from?.slice(0, slash))?.toLowerCase() ?? "";
-    return [rooms.get(bare), slash < 0 || !from ? "" : from.slice(slash + 1)];
-  };
-
-  function onMessage(m: Element, room: Room, fromNick: string): void {
-    if (m.attrs.type === "error") {
-      for (const id of messageIds(m)) {
-        const p = pending.get(id);
-        if (!p) continue;
-        pending.delete(id);
-        const e = stanzaError(m);
-        const reason = `${room.jid} refused the message: ${e.condition}${e.text ? ` (${e.text})` : ""}`;
-        p.reject(
-          new DeliveryError(reason, {
-            permanent: isPermanentStanzaError(e.type, e.condition),
-            condition: e.condition,
-          }),
-        );
-        // XEP-0410: not-acceptable means we are no longer an occupant.
-        if (e.condition === "not-acceptable") room.lost("not an occupant any more");
+  function onStanza(s: Element): void {
+    const from = bare(s.attrs.from);
+    const room = rooms.get(from.bare);
+    if (s.is("message") && s.attrs.type === "error") {
+      const fault = stanzaError(s);
+      for (const id of messageIds(s)) {
+        const to = room ? room.room : directTo.get(id);
+        if (to === undefined) continue;
+        directTo.delete(id);
+        report.refused(to, id, fault);
       }
+      // XEP-0410: not-acceptable means we are no longer an occupant.
+      if (room && fault.condition === "not-acceptable")
+        room.notOccupant("the room says we are not an occupant");
       return;
     }
-    if (m.attrs.type !== "groupchat") return;
-    if (room.onGroupchat(m, fromNick)) return; // history or subject, handled by the room
-    if (fromNick === nick) {
-      for (const id of messageIds(m)) {
-        const p = pending.get(id);
-        if (p && p.room === room.jid) {
-          pending.delete(id);
-          p.resolve();
-          break;
-        }
-      }
-    }
-    const body = m.getChildText("body");
+    if (!room) return;
+    if (s.is("presence")) room.onPresence(s, from.resource);
+    if (!s.is("message") || s.attrs.type !== "groupchat") return;
+    if (room.onGroupchat(s, from.resource)) return; // history or subject of a join
+    if (from.resource === nick) for (const id of messageIds(s)) report.confirmed(room.room, id);
+    const body = s.getChildText("body");
     if (deps.onRoomMessage && body !== null) {
-      deps.onRoomMessage({ room: room.jid, nick: fromNick, body, id: messageIds(m)[0] });
+      deps.onRoomMessage({ room: room.room, nick: from.resource, body, id: messageIds(s)[0] });
     }
   }
 
-  const direct = nick === DIRECT_NICK;
-  conn.on("acked", (stanza) => {
-    const id = stanza.attrs.id;
-    const p = id === undefined ? undefined : pending.get(id);
-    if (direct && p && stanza.is("message")) {
-      pending.delete(id as string);
-      p.resolve();
-    }
-  });
-
-  conn.on("stanza", (stanza) => {
-    const [room, fromNick] = roomOf(stanza.attrs.from);
-    if (!room) {
-      // A bounce of a direct message (RFC 6120 §8.3): e.g. no such user.
-      if (direct && stanza.is("message") && stanza.attrs.type === "error") {
-        for (const id of messageIds(stanza)) {
-          const p = pending.get(id);
-          if (!p) continue;
-          pending.delete(id);
-          const e = stanzaError(stanza);
-          p.reject(
-            new DeliveryError(
-              `${p.room} refused the message: ${e.condition}${e.text ? ` (${e.text})` : ""}`,
-              {
-                permanent: isPermanentStanzaError(e.type, e.condition),
-                condition: e.condition,
-              },
-            ),
-          );
-        }
-      }
-      return;
-    }
-    if (stanza.is("presence")) room.onPresence(stanza, fromNick);
-    else if (stanza.is("message")) onMessage(stanza, room, fromNick);
-  });
-  let everReady = false;
-  conn.on("ready", (resumed) => {
-    // The first `ready` is the start; every later one follows a lost stream.
-    if (everReady) deps.onReconnect?.();
-    everReady = true;
-    if (resumed) {
-      // XEP-0198 resumption: membership survived and xmpp.js resends what the server
-      // did not acknowledge, so pending confirmations are still coming.
-      for (const room of rooms.values()) room.resumed();
-      return;
-    }
-    // A new stream holds no room membership; what was in flight may or may not have
-    // arrived: let the loop resend it after the history check of the rejoin.
-    const lost = new DeliveryError("the XMPP connection was replaced", {
-      permanent: false,
-      condition: "connection-lost",
+  function wire(s: Stream): void {
+    // A replaced stream may still speak while it closes: its words are not about ours.
+    s.on("stanza", (stanza) => {
+      if (stream === s) onStanza(stanza);
     });
-    for (const room of rooms.values()) events.emit("roomDown", room.jid, lost);
-    rejectPending(undefined, lost);
-    for (const room of rooms.values()) room.rejoin();
-  });
-  conn.on("down", () => {
-    for (const room of rooms.values()) room.paused();
-  });
+    s.on("acked", (stanza) => {
+      if (stream !== s) return;
+      const id = stanza.attrs.id;
+      const to = id === undefined ? undefined : directTo.get(id);
+      if (to === undefined || !stanza.is("message")) return;
+      directTo.delete(id as string);
+      report.confirmed(to, id as string);
+    });
+    s.once("down", (fault) => {
+      if (stream !== s) return;
+      forget();
+      report.down(fault);
+    });
+  }
 
-  Object.defineProperties(events, {
-    online: { get: () => conn.ready, enumerable: true },
-    lastError: { get: () => conn.lastError, enumerable: true },
-    maxStanzaBytes: { get: () => conn.maxStanzaBytes, enumerable: true },
-  });
-
-  return Object.assign(
-    events as EventEmitter<SessionEvents> & {
-      online: boolean;
-      lastError: string | undefined;
-      maxStanzaBytes: number | undefined;
+  return {
+    nick,
+    get stream() {
+      return stream;
     },
-    {
-      nick,
-      rooms: roomStates,
-      request: (iq: Element, timeoutMs?: number) => conn.request(iq, timeoutMs),
-      onStanza(listener: (stanza: Element) => void) {
-        conn.on("stanza", listener);
-        return () => conn.off("stanza", listener);
-      },
-      canSend: (jid: string) => conn.ready && (direct || rooms.get(jid)?.state.phase === "joined"),
-      retryRoom: (jid: string) => rooms.get(jid)?.retryNow(),
-      joinRoom(jid: string, password?: string) {
-        if (rooms.has(jid)) return;
-        const room = addRoom(jid, password);
-        if (conn.ready) room.rejoin();
-      },
-      async start() {
-        await conn.start();
-        // `ready` handlers ran inside start(): every room is joining now.
-        await Promise.all([...rooms.values()].map((r) => r.joined()));
-      },
-      async send(jid: string, id: string, body: string) {
-        if (!conn.ready || (!direct && rooms.get(jid)?.state.phase !== "joined")) {
-          throw new DeliveryError(`not in ${jid} as ${nick} right now`, {
-            permanent: false,
-            condition: "not-joined",
-          });
-        }
-        const confirmed = new Promise<void>((resolve, reject) =>
-          pending.set(id, { room: jid, resolve, reject }),
-        );
-        const acks = conn.acks;
-        try {
-          await conn.send(direct ? chatMessage(jid, id, body) : groupchatMessage(jid, id, body));
-        } catch (err) {
-          pending.delete(id);
-          throw new DeliveryError(`sending to ${jid} failed: ${(err as Error).message}`, {
-            permanent: false,
-            condition: "connection-lost",
-          });
-        }
-        // Without stream management, the write is all the confirmation a direct message gets.
-        if (direct && !acks) pending.get(id)?.resolve();
-        await confirmed;
-      },
-      async stop() {
-        stopping = true;
-        for (const room of rooms.values()) room.close();
-        if (conn.ready) {
-          await Promise.allSettled(
-            [...rooms.values()]
-              .filter((r) => r.state.phase === "joined")
-              .map((r) => conn.send(leavePresence(r.jid, nick))),
+    connect() {
+      const old = stream;
+      forget();
+      old?.close(0).catch(() => {});
+      const mine = ++attempt;
+      const open = deps.open ?? openStream;
+      open({ settings, resource: resourceFor(nick), log, clock, liveness: deps.liveness }).then(
+        (s) => {
+          if (mine !== attempt) {
+            s.close(0).catch(() => {});
+            return;
+          }
+          stream = s;
+          wire(s);
+          report.up({ maxStanzaBytes: s.maxStanzaBytes });
+        },
+        (err: unknown) => {
+          if (mine !== attempt) return;
+          report.down(
+            err instanceof StreamOpenError
+              ? err.fault
+              : faultOf(err, settings, { text: undefined }),
           );
-        }
-        await conn.stop();
-        rejectPending(
-          undefined,
-          new DeliveryError("shutting down", { permanent: false, condition: "shutdown" }),
-        );
-      },
+        },
+      );
     },
-  );
+    join(room, lookFor) {
+      const s = stream;
+      if (!s) return; // `down` was reported already
+      const key = room.toLowerCase();
+      rooms.get(key)?.end();
+      const join = joinRoom({
+        room,
+        nick,
+        password: deps.passwords?.get(room),
+        lookFor,
+        stream: s,
+        clock,
+        log,
+        selfPingMs: deps.selfPingMs ?? 60_000,
+        joined: (found) => report.joined(room, found),
+        left: (fault) => {
+          if (rooms.get(key) === join) rooms.delete(key);
+          report.left(room, fault);
+        },
+      });
+      rooms.set(key, join);
+    },
+    send(to, id, body) {
+      const s = stream;
+      if (!s) return;
+      const bytes = escapedBytes(body) + STANZA_OVERHEAD_BYTES;
+      if (!direct) {
+        s.send(groupchatMessage(to, id, body), bytes);
+        return;
+      }
+      const acks = s.acks;
+      if (acks) directTo.set(id, to);
+      s.send(chatMessage(to, id, body), bytes);
+      // Without stream management, the write is all the confirmation a direct message gets.
+      if (!acks) queueMicrotask(() => report.confirmed(to, id));
+    },
+    async close(ms) {
+      const s = stream;
+      if (!s) return;
+      for (const r of rooms.values()) if (r.joined) s.send(leavePresence(r.room, nick));
+      forget();
+      attempt++;
+      await s.close(ms);
+    },
+  };
 }

@@ -1,9 +1,18 @@
 // The settings every test gateway shares: logged in to the throwaway Prosody as one of its
 // accounts, trusting its CA, HTTP on a free loopback port. A test adds only what it is about.
-// Also the settings of a plain XMPP client of that server, for witnesses and probes.
+// Also the settings of a plain XMPP client of that server, for probes, and the fast timing
+// of reconnects the test gateways use.
 import type { XmppSettings } from "../../src/config/index.ts";
 import type { ProsodyServer } from "../../src/devserver/prosody.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "../../src/main.ts";
+
+/** Reconnect fast in tests: 100 ms doubling to 1 s; pings every 2 s (the gateway's `timing`). */
+export const FAST_TIMING = {
+  backoff: { baseMs: 100, maxMs: 1000 },
+  random: Math.random,
+  pingIntervalMs: 2000,
+  pingTimeoutMs: 3000,
+};
 
 /** An account registered on the test server. */
 export interface Account {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { xml } from "@xmpp/xml";
-import { advertisedMaxBytes } from "./connection.ts";
+import { advertisedMaxBytes } from "./faults.ts";
 
 const NS_STREAM = "http://etherx.jabber.org/streams";
 const features = (...children: ReturnType<typeof xml>[]) =>

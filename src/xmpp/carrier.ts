@@ -1,0 +1,76 @@
+/**
+ * The XMPP carrier: implements the delivery loop's port with one session per sender
+ * nick (direct messages: a session of their own), joined to the rooms it sends to.
+ */
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { XmppSettings } from "../config/index.ts";
+import type { Clock } from "../core/clock.ts";
+import { DIRECT_NICK } from "../core/routes.ts";
+import type { Carrier, CarrierEvents } from "../delivery/port.ts";
+import { createSession, type Session } from "./session.ts";
+import type { Liveness } from "./stream.ts";
+
+/** The carrier, and its sessions for room administration in tools and tests. */
+export interface XmppCarrier extends Carrier {
+  readonly sessions: ReadonlyMap<string, Session>;
+  /** Adds sessions for nicks a reload brought, and room passwords. */
+  extend(nicks: Iterable<string>, passwords: ReadonlyMap<string, string>): void;
+}
+
+/** Creates the carrier for `nicks`, logging in with `settings`. */
+export function createXmppCarrier(deps: {
+  settings: XmppSettings;
+  nicks: Iterable<string>;
+  /** Room passwords (XEP-0045 §7.2.6) by room JID. */
+  passwords: ReadonlyMap<string, string>;
+  log: Logger;
+  clock: Clock;
+  liveness?: Liveness;
+  selfPingMs?: number;
+}): XmppCarrier {
+  const events = new EventEmitter<CarrierEvents>();
+  const sessions = new Map<string, Session>();
+  const passwords = new Map(deps.passwords);
+  const add = (nick: string) => {
+    if (sessions.has(nick)) return;
+    const lane = (room: string) => ({ room, nick });
+    sessions.set(
+      nick,
+      createSession({
+        settings: deps.settings,
+        nick,
+        passwords,
+        log: deps.log.child({ nick: nick === DIRECT_NICK ? "(direct)" : nick }),
+        clock: deps.clock,
+        liveness: deps.liveness,
+        selfPingMs: deps.selfPingMs,
+        report: {
+          up: (info) => events.emit("up", nick, info),
+          down: (fault) => events.emit("down", nick, fault),
+          joined: (room, found) => events.emit("joined", lane(room), found),
+          left: (room, fault) => events.emit("left", lane(room), fault),
+          confirmed: (to, id) => events.emit("confirmed", lane(to), id),
+          refused: (to, id, fault) => events.emit("refused", lane(to), id, fault),
+        },
+      }),
+    );
+  };
+  for (const nick of deps.nicks) add(nick);
+  return {
+    sessions,
+    connect: (nick) => sessions.get(nick)?.connect(),
+    join: (lane, lookFor) => sessions.get(lane.nick)?.join(lane.room, lookFor),
+    send: (lane, id, body) => sessions.get(lane.nick)?.send(lane.room, id, body),
+    on: (event, listener) => {
+      events.on(event, listener as never);
+    },
+    async close(ms) {
+      await Promise.allSettled([...sessions.values()].map((s) => s.close(ms)));
+    },
+    extend(nicks, more) {
+      for (const [room, pw] of more) passwords.set(room, pw);
+      for (const nick of nicks) add(nick);
+    },
+  };
+}

@@ -1,0 +1,91 @@
+// A carrier the test drives: it records every command the loop gives it, in order, and
+// reports only the facts the test emits. Nothing happens by itself.
+import type {
+  Carrier,
+  CarrierEvents,
+  LookFor,
+  RoomFault,
+  SessionInfo,
+  StanzaFault,
+  StreamFault,
+} from "../../src/delivery/port.ts";
+import type { Lane } from "../../src/spool/types.ts";
+
+type Listener = (...args: never[]) => void;
+
+/** A carrier that records commands and emits facts on request. */
+export interface FakeCarrier extends Carrier {
+  /**
+   * Every command so far, in order: `connect bot`, `join r@c bot` (`join r@c bot look m1
+   * m2` when the join looks for unconfirmed ids), `send r@c bot m1`. The direct-message
+   * nick (empty) is written `(direct)`.
+   */
+  readonly transcript: string[];
+  /** The commands since the last `take()`, and forgets them. */
+  take(): string[];
+  /** What each join looked for, in order. */
+  readonly lookFors: Array<LookFor | undefined>;
+  /** The body of each send, by id (the last send of that id). */
+  readonly bodies: Map<string, string>;
+  /** Reports a fact to the listeners, synchronously. */
+  emit<E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]): void;
+  up(nick: string, info?: SessionInfo): void;
+  down(nick: string, fault: StreamFault): void;
+  joined(lane: Lane, found?: readonly string[]): void;
+  left(lane: Lane, fault: RoomFault): void;
+  confirmed(lane: Lane, ...ids: string[]): void;
+  refused(lane: Lane, id: string, fault: StanzaFault): void;
+}
+
+const nickName = (nick: string) => (nick === "" ? "(direct)" : nick);
+
+/** Creates a fake carrier. */
+export function fakeCarrier(): FakeCarrier {
+  const listeners = new Map<string, Listener[]>();
+  const transcript: string[] = [];
+  let taken = 0;
+  const lookFors: Array<LookFor | undefined> = [];
+  const bodies = new Map<string, string>();
+  const emit = <E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]) => {
+    for (const l of listeners.get(event) ?? []) (l as (...a: CarrierEvents[E]) => void)(...args);
+  };
+  return {
+    transcript,
+    lookFors,
+    bodies,
+    take() {
+      const out = transcript.slice(taken);
+      taken = transcript.length;
+      return out;
+    },
+    connect(nick) {
+      transcript.push(`connect ${nickName(nick)}`);
+    },
+    join(lane, lookFor) {
+      lookFors.push(lookFor);
+      const look = lookFor ? ` look ${[...lookFor.ids].join(" ")}` : "";
+      transcript.push(`join ${lane.room} ${nickName(lane.nick)}${look}`);
+    },
+    send(lane, id, body) {
+      bodies.set(id, body);
+      transcript.push(`send ${lane.room} ${nickName(lane.nick)} ${id}`);
+    },
+    on(event, listener) {
+      const list = listeners.get(event) ?? [];
+      list.push(listener as Listener);
+      listeners.set(event, list);
+    },
+    async close() {
+      transcript.push("close");
+    },
+    emit,
+    up: (nick, info = { maxStanzaBytes: undefined }) => emit("up", nick, info),
+    down: (nick, fault) => emit("down", nick, fault),
+    joined: (lane, found = []) => emit("joined", lane, found),
+    left: (lane, fault) => emit("left", lane, fault),
+    confirmed(lane, ...ids) {
+      for (const id of ids) emit("confirmed", lane, id);
+    },
+    refused: (lane, id, fault) => emit("refused", lane, id, fault),
+  };
+}

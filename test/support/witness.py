@@ -1,0 +1,265 @@
+#!/usr/bin/python3
+"""The integration tests' witness: a second, real XMPP account in the rooms.
+
+It reports what arrived there and does what a room owner does (kick, ban, configure,
+affiliations, read the archive). It is written in Python on slixmpp, not on the gateway's
+own XMPP code, so that a bug in that code cannot hide itself by being in the witness too.
+
+Driven by test/support/witness.ts over JSON lines. The first line on stdin is the setup:
+{"jid", "password", "host", "port", "ca", "rooms", "nick"}. Every later line is a command
+{"seq": n, "cmd": name, ...}; stdout gets one JSON object a line: events, and replies
+{"event": "reply", "seq": n, "ok": true, "result": ...} or {"ok": false, "error": "..."}.
+It reconnects and rejoins by itself when the server restarts; it exits when stdin closes.
+"""
+import asyncio
+import json
+import logging
+import ssl
+import sys
+from pathlib import Path
+
+from slixmpp import JID, ClientXMPP
+from slixmpp.exceptions import IqError, IqTimeout, PresenceError
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
+
+OUT = sys.stdout
+sys.stdout = sys.stderr  # slixmpp 1.8 print()s during joins: keep stdout for the protocol
+REPLY_TIMEOUT = 15  # seconds; witness.ts gives up on a command after 20
+ROOMCONFIG = "http://jabber.org/protocol/muc#roomconfig"
+
+
+def emit(event, **fields):
+    OUT.write(json.dumps({"event": event, **fields}) + "\n")
+    OUT.flush()
+
+
+def message_id(msg):
+    """The XEP-0359 origin-id the sender chose, else the message id."""
+    origin = msg.xml.find("{urn:xmpp:sid:0}origin-id")
+    return origin.get("id") if origin is not None else msg["id"] or None
+
+
+def describe(err):
+    """'condition: text' for XMPP errors, the exception itself for anything else."""
+    if isinstance(err, (IqError, PresenceError)):
+        return f"{err.condition}: {err.text}" if err.text else err.condition
+    if isinstance(err, (IqTimeout, asyncio.TimeoutError)):
+        return f"timeout: no reply within {REPLY_TIMEOUT} s"
+    return f"{type(err).__name__}: {err}"
+
+
+class Witness(ClientXMPP):
+    def __init__(self, setup):
+        super().__init__(setup["jid"], setup["password"])
+        self.target = (setup["host"], int(setup["port"]))
+        # Trust the test CA and nothing else (no system store), and check the host name.
+        self.ssl_context = ssl.create_default_context(cafile=setup["ca"])
+        self.ca_certs = Path(setup["ca"])
+        self.nicks = {room: setup["nick"] for room in setup["rooms"]}  # rooms to be in
+        self.joined = set()
+        self.join_errors = {}  # room -> future failed by the room's error presence
+        self.stopping = False
+        for plugin in ("xep_0030", "xep_0004", "xep_0045", "xep_0059", "xep_0297", "xep_0313"):
+            self.register_plugin(plugin)
+        self.muc = self.plugin["xep_0045"]
+        self.add_event_handler("session_start", self.on_session_start)
+        self.add_event_handler("groupchat_message", self.on_message)
+        self.add_event_handler("message", self.on_direct)
+        self.add_event_handler("groupchat_presence", self.on_presence)
+        # Not the presence_error event: slixmpp drops those from a room it has been in.
+        self.register_handler(
+            Callback("join errors", StanzaPath("presence@type=error"), self.on_presence_error))
+        self.add_event_handler("disconnected", self.on_disconnected)
+        self.add_event_handler("connection_failed", self.on_connection_failed)
+        self.add_event_handler("failed_all_auth", self.on_auth_failed)
+
+    async def get_dns_records(self, domain, port=None):
+        # Exactly host:port, whatever DNS says about the domain (it is verified by TLS).
+        return [(domain, self.target[0], self.target[1])]
+
+    def start(self):
+        if not self.stopping:
+            self.connect(address=self.target)
+
+    def on_connection_failed(self, err):
+        # slixmpp's own retry waits 1, 3, 7, 15 s...: too slow for a server restart.
+        self.cancel_connection_attempt()
+        self.loop.call_later(0.25, self.start)
+
+    def on_disconnected(self, reason):
+        self.joined.clear()
+        emit("disconnected", reason=str(reason))
+        self.loop.call_later(0.25, self.start)
+
+    def on_auth_failed(self, _):
+        self.stopping = True  # a wrong password stays wrong: no retries
+        emit("auth_failed", error="not-authorized: no SASL mechanism worked")
+
+    def exception(self, err):  # an exception in a slixmpp handler
+        emit("error", error=describe(err))
+
+    async def on_session_start(self, _):
+        self.send_presence()  # available: the server then routes direct messages to us
+        emit("connected", jid=str(self.boundjid))
+        for room in list(self.nicks):
+            asyncio.ensure_future(self.rejoin(room))
+
+    async def rejoin(self, room):
+        """Joins `room` while it is wanted, once a second until it works (it may be locked)."""
+        while room in self.nicks and self.is_connected() and room not in self.joined:
+            try:
+                return await self.join(room)
+            except Exception:
+                await asyncio.sleep(1)
+
+    async def join(self, room, nick=None):
+        nick = nick or self.nicks[room]
+        self.nicks[room] = nick
+        # join_muc_wait misses errors without the muc element (Prosody's): watch for them too.
+        failed = self.join_errors[room] = self.loop.create_future()
+        joining = asyncio.ensure_future(
+            self.muc.join_muc_wait(JID(room), nick, maxstanzas=0, timeout=REPLY_TIMEOUT))
+        try:
+            await asyncio.wait([joining, failed], return_when=asyncio.FIRST_COMPLETED)
+            if failed.done():
+                joining.cancel()
+                failed.result()  # raises the PresenceError
+            failed.cancel()
+            pres, *_ = joining.result()
+            codes = sorted(pres["muc"]["status_codes"])
+            if 201 in codes:  # we created it: unlock it as an instant room (XEP-0045 §10.1.2)
+                form = self.plugin["xep_0004"].make_form(ftype="submit")
+                await self.muc.set_room_config(JID(room), form, timeout=REPLY_TIMEOUT)
+        except Exception as err:
+            emit("join_failed", room=room, nick=nick, error=describe(err))
+            raise
+        finally:
+            self.join_errors.pop(room, None)
+        self.joined.add(room)
+        emit("joined", room=room, nick=nick, codes=codes, affiliation=pres["muc"]["affiliation"])
+        return {"codes": codes}
+
+    def on_presence_error(self, pres):
+        failed = self.join_errors.get(pres["from"].bare)
+        if failed is not None and not failed.done():
+            failed.set_exception(PresenceError(pres))
+
+    def on_message(self, msg):  # every groupchat message with a body, history flagged
+        emit("message", room=msg["from"].bare, nick=msg["from"].resource, body=msg["body"],
+             id=message_id(msg), delayed=msg.xml.find("{urn:xmpp:delay}delay") is not None)
+
+    def on_direct(self, msg):
+        if msg["type"] in ("chat", "normal") and msg["body"]:
+            emit("direct", **{"from": str(msg["from"])}, type=msg["type"], body=msg["body"],
+                 id=message_id(msg))
+
+    def on_presence(self, pres):
+        room, nick = pres["from"].bare, pres["from"].resource
+        kind = "unavailable" if pres["type"] == "unavailable" else "available"
+        codes = sorted(pres["muc"]["status_codes"])
+        emit("presence", room=room, nick=nick, type=kind, codes=codes,
+             role=pres["muc"]["role"], affiliation=pres["muc"]["affiliation"])
+        if kind == "unavailable" and 110 in codes and room in self.joined:
+            self.joined.discard(room)  # kicked, banned, or left
+            emit("left", room=room, codes=codes)
+
+    async def archive(self, room, max=None):
+        """Every archived groupchat message of `room`, oldest first (XEP-0313, RSM pages)."""
+        found, after = [], None
+        while max is None or len(found) < max:
+            rsm = {"max": 100, **({"after": after} if after else {})}
+            iq = await self.plugin["xep_0313"].retrieve(jid=JID(room), rsm=rsm,
+                                                        timeout=REPLY_TIMEOUT)
+            for result in iq["mam"]["results"]:
+                msg = result["mam_result"]["forwarded"]["stanza"]
+                if msg["body"]:
+                    found.append({"nick": msg["from"].resource, "body": msg["body"],
+                                  "id": message_id(msg)})
+            fin = iq["mam_fin"]
+            after = fin["rsm"]["last"]
+            if fin.xml.get("complete") in ("true", "1") or not after or not iq["mam"]["results"]:
+                break
+        return found if max is None else found[:max]
+
+    async def command(self, c):
+        room = JID(c["room"]) if "room" in c else None
+        iq = {"timeout": REPLY_TIMEOUT}
+        name = c["cmd"]
+        if name == "join":
+            try:
+                return await self.join(c["room"], c.get("nick"))
+            except Exception:
+                self.nicks.pop(c["room"], None)  # the caller is told; no retries
+                raise
+        if name == "leave":
+            nick = self.nicks.pop(c["room"])
+            self.joined.discard(c["room"])
+            self.muc.leave_muc(room, nick)
+            return None
+        if name == "kick":
+            return await self.muc.set_role(room, c["nick"], "none", **iq)
+        if name == "ban":
+            return await self.muc.set_affiliation(room, "outcast", jid=JID(c["jid"]), **iq)
+        if name == "affiliation":
+            return await self.muc.set_affiliation(room, c["affiliation"], jid=JID(c["jid"]), **iq)
+        if name == "configure":
+            form = self.plugin["xep_0004"].make_form(ftype="submit")
+            form.add_field(var="FORM_TYPE", ftype="hidden", value=ROOMCONFIG)
+            for var, value in c["fields"].items():
+                form.add_field(var=var, value=value)
+            return await self.muc.set_room_config(room, form, **iq)
+        if name == "archive":
+            return await self.archive(c["room"], c.get("max"))
+        if name == "send":
+            msg = self.make_message(mto=room, mbody=c["body"], mtype="groupchat")
+            msg.send()
+            return {"id": msg["id"]}
+        raise ValueError(f"unknown command {name!r}")
+
+    async def run(self, c):
+        try:
+            result = await self.command(c)
+            emit("reply", seq=c.get("seq"), ok=True, result=result)
+        except Exception as err:
+            emit("reply", seq=c.get("seq"), ok=False, error=describe(err))
+
+    async def stop(self):
+        self.stopping = True
+        for room in list(self.joined):
+            self.muc.leave_muc(JID(room), self.nicks[room])
+        if self.is_connected():
+            try:
+                await asyncio.wait_for(self.disconnect(wait=2), 5)
+            except asyncio.TimeoutError:
+                self.abort()
+
+
+async def main():
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, ctx: emit("error", error=str(ctx.get("exception")
+                                                                      or ctx["message"])))
+    stdin = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    witness = Witness(json.loads(await stdin.readline()))
+    witness.start()
+    tasks = set()
+    while line := await stdin.readline():
+        try:
+            c = json.loads(line)
+        except ValueError as err:
+            emit("error", error=f"not JSON: {err}")
+            continue
+        if c.get("cmd") == "stop":
+            await witness.stop()
+            emit("reply", seq=c.get("seq"), ok=True, result=None)
+            return
+        task = asyncio.ensure_future(witness.run(c))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await witness.stop()  # stdin closed: the test process is gone
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
