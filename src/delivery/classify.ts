@@ -5,7 +5,7 @@
 import type { RoomFault, StanzaFault, StreamFault } from "./port.ts";
 
 /** Text of a server asking us to send less, or less often. */
-const SLOW_DOWN = /rate|limit|slow|too many|flood|throttl|traffic/i;
+const SLOW_DOWN = /\brate|limit|slow|too many|flood|throttl|traffic/i;
 /** Text of a server refusing something as too large. */
 const TOO_BIG = /too (big|large|long)|size|max[-_ ]?(stanza|bytes)/i;
 

@@ -106,7 +106,10 @@ export function createDeliveryLoop(deps: {
 
   const nickOf = (nick: string) => {
     let n = nicks.get(nick);
-    if (!n) nicks.set(nick, (n = { order: 0, suspect: undefined }));
+    if (!n) {
+      n = { order: 0, suspect: undefined };
+      nicks.set(nick, n);
+    }
     return n;
   };
   const stateOf = (lane: Lane): LaneState => {
@@ -124,7 +127,9 @@ export function createDeliveryLoop(deps: {
     return n;
   };
   const nickInFlight = (nick: string) =>
-    [...lanes.values()].filter((s) => s.lane.nick === nick).flatMap((s) => [...s.inFlight.values()]);
+    [...lanes.values()]
+      .filter((s) => s.lane.nick === nick)
+      .flatMap((s) => [...s.inFlight.values()]);
   const checkDrained = () => {
     if (draining && drained && inFlightCount() === 0) drained();
   };
@@ -159,7 +164,7 @@ export function createDeliveryLoop(deps: {
       // A room that refuses us for good (ban, members-only): its messages cannot go out.
       const refusal = supervisor.refusal(s.lane);
       if (refusal && s.inFlight.size === 0) {
-        for (const m of spool.pending(s.lane, window, 0)) settle(m, { reason: refusal });
+        for (const m of spool.pending(s.lane, LOOK_FOR_LIMIT, 0)) settle(m, { reason: refusal });
       }
       return;
     }
@@ -173,17 +178,26 @@ export function createDeliveryLoop(deps: {
       return; // refill in batches under load: one claim query per quarter window
     }
     if (want <= 0 || s.retryTimer) return;
-    for (const m of spool.pending(s.lane, want, s.cursor)) {
-      s.cursor = m.seq;
-      if (s.inFlight.has(m.id) || settled.has(m.id)) continue;
-      if (clock.now() - m.createdAt > deps.ttlMs) {
-        settle(m, {
-          reason: `not delivered within MESSAGE_TTL (${Math.round(deps.ttlMs / 1000)} s)`,
-        });
-        continue;
+    let sent = 0;
+    for (;;) {
+      const limit = want - sent;
+      const batch = spool.pending(s.lane, limit, s.cursor);
+      for (const m of batch) {
+        s.cursor = m.seq;
+        if (s.inFlight.has(m.id) || settled.has(m.id)) continue;
+        if (clock.now() - m.createdAt > deps.ttlMs) {
+          settle(m, {
+            reason: `not delivered within MESSAGE_TTL (${Math.round(deps.ttlMs / 1000)} s)`,
+          });
+          continue;
+        }
+        s.inFlight.set(m.id, { m, order: n.order++ });
+        carrier.send(s.lane, m.id, m.body);
+        sent++;
       }
-      s.inFlight.set(m.id, { m, order: n.order++ });
-      carrier.send(s.lane, m.id, m.body);
+      // Skipped messages (expired, settled, in flight) leave places: claim again for them,
+      // or nothing would send the ones behind until the next scan.
+      if (sent >= want || batch.length < limit) break;
     }
   }
 
@@ -231,7 +245,9 @@ export function createDeliveryLoop(deps: {
       return;
     }
     const bytes = escapedBytes(m.body) + STANZA_OVERHEAD_BYTES;
-    settle(m, { reason: `the XMPP server closed the stream twice right after this message: ${fault.text}` });
+    settle(m, {
+      reason: `the XMPP server closed the stream twice right after this message: ${fault.text}`,
+    });
     if (isSizeComplaint(fault) && bytes > 10_000) {
       const guess = COMMON_LIMITS.find((l) => l < bytes) ?? 10_000;
       learnedMax = Math.min(learnedMax ?? guess, guess);

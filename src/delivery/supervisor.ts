@@ -10,7 +10,7 @@ import type { Clock, Timer } from "../core/clock.ts";
 import { DIRECT_NICK } from "../core/routes.ts";
 import type { Lane } from "../spool/types.ts";
 import { isConflict, isPermanentRoomFault } from "./classify.ts";
-import type { Carrier, LookFor, RoomFault, SessionInfo, StreamFault, Topology } from "./port.ts";
+import type { Carrier, LookFor, SessionInfo, StreamFault, Topology } from "./port.ts";
 
 /** A stream that stayed up this long was healthy: the next drop starts the backoff anew. */
 export const STABLE_MS = 10_000;
@@ -37,6 +37,8 @@ interface RoomState {
   readonly lane: Lane;
   phase: RoomReadiness["state"];
   attempt: number;
+  /** When the last join succeeded: a room left sooner than STABLE_MS after backs off. */
+  joinedSince: number;
   timer: Timer | undefined;
   lastError: string | undefined;
   /** The last refusal that looked permanent, to confirm it on the next attempt. */
@@ -146,6 +148,7 @@ export function createSupervisor(deps: {
           lane: { room, nick },
           phase: "offline",
           attempt: 0,
+          joinedSince: 0,
           timer: undefined,
           lastError: undefined,
           suspect: undefined,
@@ -232,10 +235,10 @@ export function createSupervisor(deps: {
 
   carrier.on("joined", (lane, found) => {
     const r = roomOf(lane);
-    if (!r || r.phase !== "joining") return;
+    if (r?.phase !== "joining") return;
     if (found.length > 0) hooks.found(lane, found);
     r.phase = "joined";
-    r.attempt = 0;
+    r.joinedSince = clock.now();
     r.lastError = undefined;
     r.suspect = undefined;
     r.permanent = false;
@@ -245,8 +248,10 @@ export function createSupervisor(deps: {
 
   carrier.on("left", (lane, fault) => {
     const r = roomOf(lane);
-    if (!r || r.phase === "offline") return;
+    // Offline or retrying: no join is under way, so this is a repeat of the last report.
+    if (!r || r.phase === "offline" || r.phase === "retrying") return;
     const wasJoined = r.phase === "joined";
+    if (wasJoined && clock.now() - r.joinedSince >= STABLE_MS) r.attempt = 0;
     const looksPermanent = isPermanentRoomFault(fault);
     const key = `${fault.kind}:${fault.stanza?.condition ?? ""}`;
     // Permanent only when the next attempt says it again: a server shutting down answers
@@ -274,11 +279,10 @@ export function createSupervisor(deps: {
     },
     canSend(lane) {
       const s = sessions.get(lane.nick);
+      // Known before the session is up, so that `up` readies it.
+      if (s && lane.nick === DIRECT_NICK) directLanes.set(lane.room, lane);
       if (!s?.up) return false;
-      if (lane.nick === DIRECT_NICK) {
-        directLanes.set(lane.room, lane);
-        return true;
-      }
+      if (lane.nick === DIRECT_NICK) return true;
       return s.rooms.get(lane.room)?.phase === "joined";
     },
     online: (lane) =>

@@ -46,7 +46,11 @@ export function createWaiters(clock: Clock): Waiters {
             o.status === "failed" ? [o.reason] : [],
           );
           if (failed.length > 0) {
-            resolve({ status: "failed", reasons: failed, delivered: outcomes.size - failed.length });
+            resolve({
+              status: "failed",
+              reasons: failed,
+              delivered: outcomes.size - failed.length,
+            });
           } else if (outcomes.size === ids.length) resolve({ status: "delivered" });
           else resolve({ status: "queued" });
         };

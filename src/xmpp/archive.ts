@@ -127,12 +127,14 @@ export async function findInArchive(
   const deadline = opts.clock.now() + (opts.budgetMs ?? 120_000);
   let after: string | undefined;
   do {
+    // A page that fails ends the reading, but what earlier pages found still counts.
     const page = await readPage(stream, room, {
       start: opts.start,
       after,
       max: opts.pageSize ?? 250,
       timeoutMs: 10_000,
-    });
+    }).catch(() => undefined);
+    if (!page) break;
     for (const m of page.messages) {
       if (m.nick === nick && m.id !== undefined && ids.has(m.id)) found.add(m.id);
     }

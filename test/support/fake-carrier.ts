@@ -11,7 +11,7 @@ import type {
 } from "../../src/delivery/port.ts";
 import type { Lane } from "../../src/spool/types.ts";
 
-type Listener = (...args: never[]) => void;
+type Listener = (...args: unknown[]) => void;
 
 /** A carrier that records commands and emits facts on request. */
 export interface FakeCarrier extends Carrier {
@@ -47,7 +47,7 @@ export function fakeCarrier(): FakeCarrier {
   const lookFors: Array<LookFor | undefined> = [];
   const bodies = new Map<string, string>();
   const emit = <E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]) => {
-    for (const l of listeners.get(event) ?? []) (l as (...a: CarrierEvents[E]) => void)(...args);
+    for (const l of listeners.get(event) ?? []) l(...args);
   };
   return {
     transcript,
@@ -72,7 +72,7 @@ export function fakeCarrier(): FakeCarrier {
     },
     on(event, listener) {
       const list = listeners.get(event) ?? [];
-      list.push(listener as Listener);
+      list.push(listener as unknown as Listener);
       listeners.set(event, list);
     },
     async close() {

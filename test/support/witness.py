@@ -30,8 +30,11 @@ ROOMCONFIG = "http://jabber.org/protocol/muc#roomconfig"
 
 
 def emit(event, **fields):
-    OUT.write(json.dumps({"event": event, **fields}) + "\n")
-    OUT.flush()
+    try:
+        OUT.write(json.dumps({"event": event, **fields}) + "\n")
+        OUT.flush()
+    except BrokenPipeError:
+        pass  # witness.ts is gone; stdin's end follows
 
 
 def message_id(msg):

@@ -1,0 +1,211 @@
+// The delivery loop's decisions about messages, read off the fake carrier's transcript and
+// the memory spool: order and window, confirmations, refusals, reconnects, TTL, drain.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  delayOf,
+  harness,
+  ids,
+  LANE,
+  sends,
+  sequence,
+  tick,
+} from "../../test/support/delivery-harness.ts";
+
+const WAIT = { type: "wait", condition: "resource-constraint", text: undefined };
+
+test("a lane sends in order, 32 at a time; the 33rd goes out once confirmations come", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, ...ids(1, 33));
+  assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(1, 32)));
+  assert.equal(h.loop.inFlight(), 32);
+  h.carrier.confirmed(LANE, ...ids(1, 7));
+  assert.deepEqual(h.carrier.take(), [], "no claim for fewer than a quarter window");
+  h.carrier.confirmed(LANE, "m8");
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m33"));
+});
+
+test("under load the window is refilled in batches of a quarter window, in order", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, ...ids(1, 60));
+  assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(1, 32)));
+  h.carrier.confirmed(LANE, ...ids(1, 8));
+  assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(33, 40)));
+  h.carrier.confirmed(LANE, ...ids(9, 15));
+  assert.deepEqual(h.carrier.take(), []);
+  h.carrier.confirmed(LANE, "m16");
+  assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(41, 48)));
+});
+
+test("confirmed: removed from the spool, the waiter hears delivered, an echo changes nothing", async () => {
+  const h = harness();
+  h.online();
+  const w = h.loop.waitFor(["m1"], 5000);
+  await h.put(LANE, "m1", "m2");
+  h.carrier.confirmed(LANE, "m1");
+  assert.deepEqual(await w.result, { status: "delivered" });
+  h.carrier.confirmed(LANE, "m1");
+  assert.deepEqual(await h.queued(), ["m2"]);
+  assert.deepEqual(h.seen, ["delivered m1"]);
+  assert.equal(h.loop.inFlight(), 1);
+});
+
+test("refused for good (cancel/forbidden): dead-lettered once, the waiter hears failed", async () => {
+  const h = harness();
+  h.online();
+  const w = h.loop.waitFor(["m1", "m2"], 5000);
+  await h.put(LANE, "m1", "m2");
+  h.carrier.take();
+  const forbidden = { type: "cancel", condition: "forbidden", text: "no posting" };
+  h.carrier.refused(LANE, "m1", forbidden);
+  h.carrier.refused(LANE, "m1", forbidden);
+  h.carrier.confirmed(LANE, "m2");
+  const reason = "r@c refused the message: forbidden (no posting)";
+  assert.deepEqual(await w.result, { status: "failed", reasons: [reason], delivered: 1 });
+  assert.deepEqual(await h.dead(), [`m1: ${reason}`]);
+  assert.deepEqual(h.seen, [`failed m1: ${reason}`, "delivered m2"]);
+  assert.deepEqual(h.carrier.take(), [], "not resent");
+});
+
+test("resource-constraint: resent after the slow-down backoff from the random source, never dead", async () => {
+  const h = harness({ random: sequence(0, 1) });
+  h.online();
+  await h.put(LANE, "m1", "m2");
+  h.carrier.take();
+  h.carrier.refused(LANE, "m1", WAIT);
+  // A slow-down starts two doublings up: attempt 2 (cap 4 s), random 0 → 2 s.
+  assert.equal(
+    delayOf(2, () => 0),
+    2000,
+  );
+  h.clock.advance(1999);
+  assert.deepEqual(h.carrier.take(), []);
+  h.clock.advance(1);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m1"), "m2 is still in flight: not resent");
+  h.carrier.refused(LANE, "m1", WAIT);
+  h.clock.advance(delayOf(3, () => 1) - 1); // attempt 3 (cap 8 s), random 1 → 8 s
+  assert.deepEqual(h.carrier.take(), []);
+  h.clock.advance(1);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m1"));
+  h.carrier.confirmed(LANE, "m1", "m2");
+  assert.deepEqual(await h.dead(), []);
+  assert.deepEqual(await h.queued(), []);
+});
+
+test("policy-violation with rate-limit words is a slow-down: resent, not dead-lettered", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, "m1");
+  h.carrier.take();
+  const limited = { type: "modify", condition: "policy-violation", text: "Rate limit exceeded" };
+  h.carrier.refused(LANE, "m1", limited);
+  assert.deepEqual(h.clock.pending(), [delayOf(2)]);
+  h.clock.advance(delayOf(2));
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m1"));
+  assert.deepEqual(await h.dead(), []);
+  assert.match(h.seen[0] ?? "", /^retried m1: r@c refused the message: policy-violation/);
+});
+
+test("remote-server-timeout (even typed cancel) is resent after backoffDelay(0)", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, "m1");
+  h.carrier.take();
+  h.carrier.refused(LANE, "m1", { type: "cancel", condition: "remote-server-timeout", text: "" });
+  h.clock.advance(delayOf(0) - 1);
+  assert.deepEqual(h.carrier.take(), []);
+  h.clock.advance(1);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m1"));
+  assert.deepEqual(await h.dead(), []);
+});
+
+test("session down: in-flight forgotten, reconnect after backoffDelay(0), rejoin looks for the unconfirmed", async () => {
+  const h = harness();
+  h.online();
+  const w = h.loop.waitFor(["m3"], 60_000);
+  const stored = await h.put(LANE, ...ids(1, 4));
+  h.carrier.confirmed(LANE, "m1");
+  await tick();
+  h.carrier.take();
+  h.carrier.down("bot", { kind: "network", text: "connection reset" });
+  assert.equal(h.loop.inFlight(), 0);
+  assert.equal(h.loop.expectsOutcome(LANE), false);
+  h.clock.advance(delayOf(0) - 1);
+  assert.deepEqual(h.carrier.take(), []);
+  h.clock.advance(1);
+  assert.deepEqual(h.carrier.take(), ["connect bot"]);
+  h.carrier.up("bot");
+  assert.deepEqual(h.carrier.take(), ["join r@c bot look m2 m3 m4"]);
+  assert.equal(h.carrier.lookFors.at(-1)?.since, stored[1]?.createdAt);
+  h.carrier.joined(LANE, ["m3"]);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m2", "m4"), "m3 was found: not resent");
+  assert.deepEqual(await w.result, { status: "delivered" });
+  assert.deepEqual(await h.queued(), ["m2", "m4"]);
+});
+
+test("TTL: a message older than ttlMs is dead-lettered, not sent; a fresh one goes out", async () => {
+  const h = harness({ ttlMs: 60_000 });
+  h.loop.start();
+  await h.put(LANE, "old");
+  h.clock.advance(60_001);
+  await h.put(LANE, "fresh");
+  h.carrier.up("bot");
+  h.carrier.joined(LANE);
+  assert.deepEqual(h.carrier.take(), [
+    "connect bot",
+    "join r@c bot look old fresh",
+    ...sends(LANE, "fresh"),
+  ]);
+  assert.deepEqual(await h.dead(), ["old: not delivered within MESSAGE_TTL (60 s)"]);
+});
+
+test("TTL: expired messages do not take the window's places: fresh ones behind them go out at once", async () => {
+  const h = harness({ ttlMs: 60_000 });
+  h.loop.start();
+  await h.put(LANE, ...ids(1, 40));
+  h.clock.advance(60_001);
+  await h.put(LANE, "fresh");
+  h.carrier.up("bot");
+  h.carrier.joined(LANE);
+  assert.deepEqual(h.carrier.take().slice(2), sends(LANE, "fresh"));
+  assert.equal((await h.dead()).length, 40);
+});
+
+test("drain: resolves when the last in-flight message is confirmed, and sends nothing new", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, "m1", "m2");
+  h.carrier.take();
+  let done = false;
+  const drained = h.loop.drain(5000).then(() => (done = true));
+  await h.put(LANE, "m3");
+  h.carrier.confirmed(LANE, "m1");
+  await tick();
+  assert.equal(done, false);
+  h.carrier.confirmed(LANE, "m2");
+  await drained;
+  assert.deepEqual(h.carrier.take(), [], "m3 stays in the spool");
+  assert.deepEqual(await h.queued(), ["m3"]);
+});
+
+test("drain: resolves after grace ms when a confirmation never comes", async () => {
+  const h = harness();
+  h.online();
+  await h.put(LANE, "m1");
+  let done = false;
+  const drained = h.loop.drain(5000).then(() => (done = true));
+  h.clock.advance(4999);
+  await tick();
+  assert.equal(done, false);
+  h.clock.advance(1);
+  await drained;
+  assert.equal(h.loop.inFlight(), 1);
+});
+
+test("drain with nothing in flight resolves at once", async () => {
+  const h = harness();
+  h.online();
+  await h.loop.drain(5000);
+});

@@ -1,0 +1,108 @@
+// Sessions (one per nick): the session limit of the account, reloads, and the session
+// of direct messages.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ACCOUNT, delayOf, harness, LANE } from "../../test/support/delivery-harness.ts";
+import { DIRECT_NICK } from "../core/routes.ts";
+import type { StreamFault } from "./port.ts";
+
+const REPLACED: StreamFault = {
+  kind: "stream-error",
+  condition: "conflict",
+  text: "Replaced by new connection",
+};
+const THREE = new Map([
+  ["alpha", new Set(["r@c"])],
+  ["beta", new Set(["r@c"])],
+  ["gamma", new Set(["r@c"])],
+]);
+
+test("session limit: a conflict while other sessions are up blocks the nick, with an explanation", () => {
+  const h = harness({ topology: THREE });
+  h.online();
+  h.carrier.down("alpha", REPLACED);
+  assert.deepEqual(h.clock.pending(), [], "no reconnect is scheduled");
+  h.clock.advance(3_600_000);
+  assert.deepEqual(h.carrier.take(), []);
+  const r = h.loop.readiness();
+  assert.equal(r.ready, false);
+  const alpha = r.sessions.find((s) => s.nick === "alpha");
+  assert.equal(alpha?.online, false);
+  assert.match(alpha?.lastError ?? "", /max_user_sessions/);
+  assert.match(alpha?.lastError ?? "", /own XMPP account/);
+  assert.match(alpha?.lastError ?? "", new RegExp(`${ACCOUNT} needs 3 sessions .* allows 2`));
+  assert.deepEqual(
+    r.sessions.filter((s) => s.online).map((s) => s.nick),
+    ["beta", "gamma"],
+  );
+});
+
+test("session limit: extend() (a reload) unblocks the nick: it connects again", () => {
+  const h = harness({ topology: THREE });
+  h.online();
+  h.carrier.down("alpha", REPLACED);
+  h.loop.extend(THREE);
+  assert.deepEqual(h.carrier.take(), ["connect alpha"]);
+  h.carrier.up("alpha");
+  assert.deepEqual(h.carrier.take(), ["join r@c alpha"]);
+});
+
+test("a conflict when no other session is up is an ordinary reconnect", () => {
+  const h = harness();
+  h.online();
+  h.carrier.down("bot", REPLACED);
+  h.clock.advance(delayOf(0));
+  assert.deepEqual(h.carrier.take(), ["connect bot"]);
+});
+
+test("extend() connects new nicks and joins new rooms of sessions already up", () => {
+  const h = harness();
+  h.online();
+  h.loop.extend(
+    new Map([
+      ["bot", new Set(["r@c", "s@c"])],
+      ["new", new Set(["r@c"])],
+    ]),
+  );
+  assert.deepEqual(h.carrier.take(), ["join s@c bot", "connect new"]);
+});
+
+test("direct messages queued before their session is up go out when it comes up", async () => {
+  const h = harness({ topology: new Map([[DIRECT_NICK, new Set<string>()]]) });
+  h.loop.start();
+  const user = { room: "user@example.org", nick: DIRECT_NICK };
+  await h.put(user, "d1");
+  assert.deepEqual(h.carrier.take(), ["connect (direct)"]);
+  h.carrier.up(DIRECT_NICK);
+  assert.deepEqual(h.carrier.take(), ["send user@example.org (direct) d1"]);
+  assert.equal(h.loop.expectsOutcome(user), true);
+  h.carrier.confirmed(user, "d1");
+  assert.deepEqual(await h.queued(user), []);
+});
+
+test("direct messages: after a drop, the unconfirmed are resent once the session is back", async () => {
+  const h = harness({ topology: new Map([[DIRECT_NICK, new Set<string>()]]) });
+  h.loop.start();
+  h.carrier.up(DIRECT_NICK);
+  const user = { room: "user@example.org", nick: DIRECT_NICK };
+  await h.put(user, "d1", "d2");
+  h.carrier.confirmed(user, "d1");
+  h.carrier.take();
+  h.carrier.down(DIRECT_NICK, { kind: "network", text: "reset" });
+  h.clock.advance(delayOf(0));
+  h.carrier.up(DIRECT_NICK);
+  assert.deepEqual(h.carrier.take(), ["connect (direct)", "send user@example.org (direct) d2"]);
+});
+
+test("readiness: ready once every session is up and every room joined", () => {
+  const h = harness();
+  h.loop.start();
+  assert.equal(h.loop.readiness().ready, false);
+  h.carrier.up("bot");
+  assert.deepEqual(h.loop.readiness().sessions[0]?.rooms, [
+    { room: "r@c", state: "joining", lastError: null },
+  ]);
+  h.carrier.joined(LANE);
+  assert.equal(h.loop.readiness().ready, true);
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot"]);
+});
