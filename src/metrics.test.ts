@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Readiness } from "./delivery/supervisor.ts";
 import { createMetrics, PREFIX } from "./metrics.ts";
 import type { SpooledMessage } from "./spool/types.ts";
-import type { Readiness } from "./delivery/supervisor.ts";
 
 const message = (route: string): SpooledMessage => ({
   postId: "p",

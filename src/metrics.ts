@@ -6,8 +6,8 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { LoopObserver } from "./delivery/loop.ts";
-import type { SpoolStats } from "./spool/types.ts";
 import type { Readiness } from "./delivery/supervisor.ts";
+import type { SpoolStats } from "./spool/types.ts";
 
 /** Prefix of every gateway metric. */
 export const PREFIX = "xmpp_msg_gw_";

@@ -10,12 +10,13 @@ import { after, before, test } from "node:test";
 import { xml } from "@xmpp/xml";
 import { send } from "../src/cli/send.ts";
 import type { LogLevel } from "../src/config/index.ts";
+import { systemClock } from "../src/core/clock.ts";
 import { escapedBytes, splitMessage } from "../src/core/split.ts";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
-import { createConnection } from "../src/xmpp/connection.ts";
+import { openStream } from "../src/xmpp/stream.ts";
 import { clientSettings, FAST_TIMING, startTestGateway } from "./support/gateway.ts";
 import { until } from "./support/until.ts";
 import { type Observer, observe } from "./support/witness.ts";
@@ -51,9 +52,8 @@ before(async () => {
     },
     { log: createLogger(LOG_LEVEL), timing: FAST_TIMING, selfPingMs: 1000 },
   );
-  gateway.pool.sessions
-    .get(NICK)
-    ?.on("roomDown", (r, err) => roomDowns.push(`${r}: ${err.message}`));
+  gateway.carrier.on("left", (lane, f) => roomDowns.push(`${lane.room}: ${f.text}`));
+  gateway.carrier.on("down", (nick, f) => roomDowns.push(`${nick}: ${f.text}`));
 });
 
 after(async () => {
@@ -171,24 +171,24 @@ test("control: unguarded, Prosody closes the stream on an oversized stanza and o
   ];
   for (const [i, { body, logged }] of cases.entries()) {
     const logOffset = prosodyLogLength();
-    const conn = createConnection(
-      clientSettings(server, CONTROL),
-      `control-${i}`,
-      createLogger("fatal"),
-      FAST_TIMING,
-    );
-    await conn.start();
+    const conn = await openStream({
+      settings: clientSettings(server, CONTROL),
+      resource: `control-${i}`,
+      log: createLogger("fatal"),
+      clock: systemClock,
+    });
     try {
       // Prosody 0.12 does not advertise XEP-0478 limits: the configured limit is the guard.
       assert.equal(conn.maxStanzaBytes, undefined);
       const down = once(conn, "down", { signal: AbortSignal.timeout(10_000) });
-      await conn.send(
-        xml("message", { to: jid, type: "chat", id: `big-${i}` }, xml("body", {}, body)),
-      );
-      await down;
+      conn.send(xml("message", { to: jid, type: "chat", id: `big-${i}` }, xml("body", {}, body)));
+      const [fault] = await down;
+      // The fact the delivery loop's poison check acts on: the server closed the stream.
+      assert.equal(fault.kind, "stream-error");
+      assert.match(fault.condition ?? "", /policy-violation|not-well-formed/);
       assert.match(prosodyLogSince(logOffset), logged);
     } finally {
-      await conn.stop();
+      await conn.close(500);
     }
   }
 });

@@ -13,10 +13,10 @@ import { after, before, test } from "node:test";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
-import { createSession } from "../src/xmpp/session.ts";
+import { connectOnce } from "../src/xmpp/one-shot.ts";
 import { configureTrust } from "../src/xmpp/trust.ts";
 import { killCliChildren, startServe } from "./support/cli.ts";
-import { clientSettings, FAST_TIMING, gatewayEnv } from "./support/gateway.ts";
+import { clientSettings, gatewayEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/witness.ts";
 
 const secret = (what: string) => `${what}-${randomBytes(12).toString("hex")}`;
@@ -95,15 +95,15 @@ test("no token or password in the logs (trace level) or in the data directory", 
   // Proof that the room is locked: joining without its password is refused. The intruder is
   // the gateway's own session, so it trusts the test CA as the gateway does at start-up.
   configureTrust(server.caFile);
-  const intruder = createSession({
-    settings: clientSettings(server, WATCHER),
-    nick: "intruder",
-    rooms: [room],
-    timing: FAST_TIMING,
-    log: createLogger("fatal"),
-  });
-  await assert.rejects(intruder.start(), /not-authorized/);
-  await intruder.stop();
+  await assert.rejects(
+    connectOnce({
+      settings: clientSettings(server, WATCHER),
+      nick: "intruder",
+      rooms: [room],
+      log: createLogger("fatal"),
+    }),
+    /not-authorized/,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), "gw-secrets-"));
   const dataDir = join(dir, "data");

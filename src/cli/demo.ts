@@ -49,25 +49,26 @@ export async function demo(opts: { once: boolean; httpPort?: number }): Promise<
     arrived = resolve;
   });
   let watcher: OneShot | undefined;
-  const watch = () => connectOnce({
-    settings: {
-      jid: `watcher@${server.domain}`,
-      password,
-      domain: server.domain,
-      host: server.host,
-      port: server.c2sPort,
-      tls: "starttls",
-      caFile: server.caFile,
-      logLevel: "warn",
-    },
-    nick: "you",
-    rooms: [room],
-    log: createLogger("warn", process.stderr),
-    onRoomMessage: (m) => {
-      out(`\n[${room}] <${m.nick}>\n${m.body}\n`);
-      arrived();
-    },
-  });
+  const watch = () =>
+    connectOnce({
+      settings: {
+        jid: `watcher@${server.domain}`,
+        password,
+        domain: server.domain,
+        host: server.host,
+        port: server.c2sPort,
+        tls: "starttls",
+        caFile: server.caFile,
+        logLevel: "warn",
+      },
+      nick: "you",
+      rooms: [room],
+      log: createLogger("warn", process.stderr),
+      onRoomMessage: (m) => {
+        out(`\n[${room}] <${m.nick}>\n${m.body}\n`);
+        arrived();
+      },
+    });
   const stopAll = async () => {
     await watcher?.stop();
     await gateway.stop();

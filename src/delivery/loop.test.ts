@@ -173,7 +173,9 @@ test("TTL: expired messages do not take the window's places: fresh ones behind t
   assert.equal((await h.dead()).length, 40);
 });
 
-test("drain: resolves when the last in-flight message is confirmed, and sends nothing new", async () => {
+test("drain: resolves when the last in-flight message is confirmed, and sends nothing new", {
+  timeout: 2000,
+}, async () => {
   const h = harness();
   h.online();
   await h.put(LANE, "m1", "m2");
@@ -190,7 +192,9 @@ test("drain: resolves when the last in-flight message is confirmed, and sends no
   assert.deepEqual(await h.queued(), ["m3"]);
 });
 
-test("drain: resolves after grace ms when a confirmation never comes", async () => {
+test("drain: resolves after grace ms when a confirmation never comes", {
+  timeout: 2000,
+}, async () => {
   const h = harness();
   h.online();
   await h.put(LANE, "m1");
@@ -204,7 +208,7 @@ test("drain: resolves after grace ms when a confirmation never comes", async () 
   assert.equal(h.loop.inFlight(), 1);
 });
 
-test("drain with nothing in flight resolves at once", async () => {
+test("drain with nothing in flight resolves at once", { timeout: 2000 }, async () => {
   const h = harness();
   h.online();
   await h.loop.drain(5000);

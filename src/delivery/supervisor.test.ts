@@ -107,6 +107,8 @@ test("banned twice: pending messages dead-lettered exactly once, also with sever
   assert.deepEqual(await h.dead(), [], "once is not for good");
   after(h, delayOf(0), ["join r@c bot look m1 m2"]);
   for (let i = 0; i < 3; i++) h.carrier.left(LANE, BANNED);
+  h.loop.kick(LANE); // pumps again before the dead letters are committed
+  h.loop.kick(LANE);
   const reason = "r@c refused bot: banned from the room";
   assert.deepEqual(await h.dead(), [`m1: ${reason}`, `m2: ${reason}`]);
   assert.deepEqual(await w.result, { status: "failed", reasons: [reason, reason], delivered: 0 });

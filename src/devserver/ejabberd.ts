@@ -84,7 +84,11 @@ async function startIn(
   opts: StartEjabberdOptions,
 ): Promise<EjabberdServer> {
   const file = (name: string): string => path.join(dir, name);
-  const [c2sPort, directTlsPort, distPort] = await distinctFreePorts(3);
+  const [c2sPort, directTlsPort, distPort] = (await distinctFreePorts(3)) as [
+    number,
+    number,
+    number,
+  ];
   const layout = { domain: DOMAIN, mucDomain: MUC_DOMAIN, host: HOST, c2sPort, directTlsPort };
   const certfiles = [file("server.pem"), file("ca.pem")];
   await writeFile(file("ejabberd.yml"), renderEjabberdYml({ ...layout, certfiles }, opts));
@@ -209,7 +213,9 @@ function assertReachable(dir: string): void {
   if (process.getuid?.() !== 0) return;
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     if ((statSync(d).mode & 0o001) === 0) {
-      throw new Error(`${d} is not reachable for the user ${RUN_AS}: chmod o+x it (0711) or set TMPDIR`);
+      throw new Error(
+        `${d} is not reachable for the user ${RUN_AS}: chmod o+x it (0711) or set TMPDIR`,
+      );
     }
     if (d === path.dirname(d)) return;
   }

@@ -139,14 +139,13 @@ declare module "@xmpp/tls/lib/Connection.js" {
 }
 
 declare module "@xmpp/tls/lib/Socket.js" {
-  import type { EventEmitter } from "node:events";
+  import { EventEmitter } from "node:events";
   import type { TLSSocket } from "node:tls";
   /** xmpp.js's wrapper of a TLS socket. */
-  export default class TlsSocket {
+  export default class TlsSocket extends EventEmitter {
     socket: TLSSocket | null;
     connect(params: unknown): void;
   }
-  export interface TlsSocket extends EventEmitter {}
 }
 
 declare module "@xmpp/middleware" {
@@ -189,7 +188,10 @@ declare module "@xmpp/sasl" {
   export default function sasl(
     deps: { streamFeatures: unknown; saslFactory: unknown },
     onAuthenticate: (
-      authenticate: (creds: { username: string; password: string }, mechanism: string) => Promise<void>,
+      authenticate: (
+        creds: { username: string; password: string },
+        mechanism: string,
+      ) => Promise<void>,
       mechanisms: string[],
       fast: unknown,
       entity: import("@xmpp/client-core").Client,

@@ -28,7 +28,8 @@ export function fakeClock(start = 1_000_000): FakeClock {
       const end = now + ms;
       for (;;) {
         let due: [number, { at: number; fn: () => void }] | undefined;
-        for (const entry of timers) if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
+        for (const entry of timers)
+          if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
         if (!due) break;
         timers.delete(due[0]);
         now = due[1].at;

@@ -76,6 +76,7 @@ class Witness(ClientXMPP):
         self.add_event_handler("disconnected", self.on_disconnected)
         self.add_event_handler("connection_failed", self.on_connection_failed)
         self.add_event_handler("failed_all_auth", self.on_auth_failed)
+        self.add_event_handler("stream_error", self.on_stream_error)
 
     async def get_dns_records(self, domain, port=None):
         # Exactly host:port, whatever DNS says about the domain (it is verified by TLS).
@@ -94,6 +95,13 @@ class Witness(ClientXMPP):
         self.joined.clear()
         emit("disconnected", reason=str(reason))
         self.loop.call_later(0.25, self.start)
+
+    def on_stream_error(self, err):
+        text = f"stream error {err['condition']}: {err['text']}"
+        if err["condition"] == "conflict":  # a newer session of this account took over
+            self.stopping = True  # reconnecting would just throw that one out in turn
+            text += " (not reconnecting: the server's session limit, or the same resource?)"
+        emit("error", error=text)
 
     def on_auth_failed(self, _):
         self.stopping = True  # a wrong password stays wrong: no retries
