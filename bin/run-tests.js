@@ -12,6 +12,17 @@ if (!rerunIfNeeded(import.meta.filename ?? new URL(import.meta.url).pathname)) {
     );
     process.exit(1);
   }
+  const missing = [
+    ["command -v ejabberdctl || test -x /usr/sbin/ejabberdctl", "ejabberd"],
+    ["/usr/bin/python3 -c 'import slixmpp'", "python3-slixmpp"],
+  ].filter(([probe]) => spawnSync("sh", ["-c", `${probe} >/dev/null 2>&1`]).status !== 0);
+  if (!unitOnly && missing.length > 0) {
+    const names = missing.map(([, name]) => name).join(" ");
+    console.error(
+      `${names}: not installed; the integration tests need them: run \`sudo apt-get install -y ${names}\` (Debian/Ubuntu), or \`npm run test:unit\` for the unit tests alone.`,
+    );
+    process.exit(1);
+  }
   const globs = unitOnly ? ["src/**/*.test.ts"] : ["src/**/*.test.ts", "test/**/*.test.ts"];
   const flags = process.features.typescript ? [] : ["--experimental-strip-types"];
   const args = [...flags, "--test", "--test-concurrency=2", "--test-timeout=120000", ...globs];

@@ -283,7 +283,10 @@ export function createDeliveryLoop(deps: {
         const want = new Set(ids);
         for (const m of spool.pending(lane, LOOK_FOR_LIMIT, 0)) {
           if (!want.has(m.id)) continue;
-          log.info({ id: m.id, room: lane.room }, "already in the room after a rejoin: not resent");
+          log.info(
+            { id: m.id, room: lane.room },
+            "found in the room history after a rejoin: not resent",
+          );
           settle(m, "delivered");
         }
       },

@@ -221,7 +221,7 @@ export function createSupervisor(deps: {
       // ejabberd's max_user_sessions (10 by default): our own next session replaced this
       // one. Reconnecting would replace another in turn, for ever; wait for a reload.
       s.blocked = true;
-      s.lastError = `the XMPP server replaced this session with another of the gateway's own: ${deps.account} needs ${sessions.size} sessions (one per nick) and the server allows ${others}. Raise the server's limit (ejabberd: max_user_sessions) to at least ${sessions.size}, or give some routes their own XMPP account in CONFIG_FILE; then reload (SIGHUP) or restart`;
+      s.lastError = `the XMPP server replaced this session with another of the gateway's own: ${deps.account} needs ${sessions.size} sessions (one per nick) and the server allows ${others}. Raise the server's limit (ejabberd: max_user_sessions) to at least ${sessions.size}, or use fewer nicks, or serve some routes from a second gateway with their own XMPP account; then reload (SIGHUP) or restart`;
       log.error({ nick, fault }, s.lastError);
       return;
     }

@@ -37,7 +37,7 @@ export interface StartEjabberdOptions {
   maxUserSessions?: number;
   /** "debian" (default): c2s traffic limited to 3000 B/s, bursts of 20000; "none": unlimited. */
   shaper?: "debian" | "none";
-  /** YAML mapping merged at the top level of ejabberd.yml (mappings such as `modules` key by key). */
+  /** YAML merged at the top level of ejabberd.yml; mappings such as `modules` merge key by key. */
   extraConfig?: string;
 }
 
@@ -193,11 +193,11 @@ async function launch(
   throw new (portBusy ? PortInUseError : Error)(`${why}; log tail:\n${logs}`);
 }
 
-/** The owner to give the temp dir: the user ejabberd when we are root, else nobody else. */
+/** Who must own the temp dir: the user ejabberd when we are root, no change when we are it. */
 async function dirOwner(): Promise<{ uid: number; gid: number } | undefined> {
   const me = process.getuid?.();
-  const id = async (flag: string): Promise<number> =>
-    Number((await run("id", [flag, RUN_AS]).catch(() => "")).trim() || Number.NaN);
+  const id = (flag: string): Promise<number> =>
+    run("id", [flag, RUN_AS]).then((out) => Number.parseInt(out, 10), () => Number.NaN);
   const [uid, gid] = await Promise.all([id("-u"), id("-g")]);
   if (me === uid) return undefined;
   if (me === 0 && Number.isInteger(uid) && Number.isInteger(gid)) return { uid, gid };

@@ -188,7 +188,7 @@ export interface ServerProcess {
   hasExited(): boolean;
   /** Polls `ready` every `everyMs` while it runs: true once `ready` holds, false if it exits or `timeoutMs` passes. */
   waitUntil(ready: () => Promise<boolean>, timeoutMs: number, everyMs?: number): Promise<boolean>;
-  /** Makes `serverPid` a descendant that really serves, for wrappers that fork and pass no signals on. */
+  /** Makes `serverPid` (a descendant) the one signalled: some wrappers fork and pass no signal on. */
   servedBy(serverPid: number): void;
   /** Sends `sig` (SIGTERM by default), SIGKILL after a bounded wait, and waits (bounded) for the exit. */
   stop(sig?: NodeJS.Signals): Promise<void>;
@@ -260,7 +260,7 @@ interface LiveServer {
   serverPid: number;
 }
 
-/** Servers not yet exited (child PID → what to kill and remove), killed if this process goes first. */
+/** Servers not yet exited (child PID → what to kill and remove), killed if we exit first. */
 const live = new Map<number, LiveServer>();
 let hooksInstalled = false;
 

@@ -37,11 +37,13 @@ export function faultOf(err: unknown, s: XmppSettings, refusal: Refusal): Stream
     };
   }
   if (e.name === "SASLError") {
-    const hint = e.condition === "not-authorized" ? " — check JID_FROM_PASS" : "";
+    const said = e.text ? ` (the server says: ${e.text})` : "";
+    const why =
+      e.condition === "not-authorized" ? "not-authorized — check JID_FROM_PASS" : e.condition;
     return {
       kind: "auth",
       condition: e.condition,
-      text: `authentication failed for ${s.jid}: ${e.condition}${e.text ? ` (${e.text})` : ""}${hint}`,
+      text: `authentication failed for ${s.jid}: ${why}${said}`,
     };
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) {
@@ -53,7 +55,7 @@ export function faultOf(err: unknown, s: XmppSettings, refusal: Refusal): Stream
   if (/^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(code)) {
     return {
       kind: "network",
-      text: `cannot reach the XMPP server of ${s.domain} at ${serviceUri(s)} (${code}); check XMPP_HOST / XMPP_PORT`,
+      text: `cannot reach the XMPP server of ${s.domain} (${code}); check XMPP_HOST / XMPP_PORT`,
     };
   }
   if (e.name === "TimeoutError") {

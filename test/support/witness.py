@@ -37,6 +37,15 @@ def emit(event, **fields):
         pass  # witness.ts is gone; stdin's end follows
 
 
+TASKS = set()  # asyncio keeps only weak references to running tasks
+
+
+def spawn(coro):
+    task = asyncio.ensure_future(coro)
+    TASKS.add(task)
+    task.add_done_callback(TASKS.discard)
+
+
 def message_id(msg):
     """The XEP-0359 origin-id the sender chose, else the message id."""
     origin = msg.xml.find("{urn:xmpp:sid:0}origin-id")
@@ -66,17 +75,16 @@ class Witness(ClientXMPP):
         for plugin in ("xep_0030", "xep_0004", "xep_0045", "xep_0059", "xep_0297", "xep_0313"):
             self.register_plugin(plugin)
         self.muc = self.plugin["xep_0045"]
-        self.add_event_handler("session_start", self.on_session_start)
-        self.add_event_handler("groupchat_message", self.on_message)
-        self.add_event_handler("message", self.on_direct)
-        self.add_event_handler("groupchat_presence", self.on_presence)
+        for event, handler in {
+            "session_start": self.on_session_start, "disconnected": self.on_disconnected,
+            "connection_failed": self.on_connection_failed, "stream_error": self.on_stream_error,
+            "failed_all_auth": self.on_auth_failed, "groupchat_message": self.on_message,
+            "message": self.on_direct, "groupchat_presence": self.on_presence,
+        }.items():
+            self.add_event_handler(event, handler)
         # Not the presence_error event: slixmpp drops those from a room it has been in.
         self.register_handler(
             Callback("join errors", StanzaPath("presence@type=error"), self.on_presence_error))
-        self.add_event_handler("disconnected", self.on_disconnected)
-        self.add_event_handler("connection_failed", self.on_connection_failed)
-        self.add_event_handler("failed_all_auth", self.on_auth_failed)
-        self.add_event_handler("stream_error", self.on_stream_error)
 
     async def get_dns_records(self, domain, port=None):
         # Exactly host:port, whatever DNS says about the domain (it is verified by TLS).
@@ -114,7 +122,7 @@ class Witness(ClientXMPP):
         self.send_presence()  # available: the server then routes direct messages to us
         emit("connected", jid=str(self.boundjid))
         for room in list(self.nicks):
-            asyncio.ensure_future(self.rejoin(room))
+            spawn(self.rejoin(room))
 
     async def rejoin(self, room):
         """Joins `room` while it is wanted, once a second until it works (it may be locked)."""
@@ -204,16 +212,13 @@ class Witness(ClientXMPP):
                 self.nicks.pop(c["room"], None)  # the caller is told; no retries
                 raise
         if name == "leave":
-            nick = self.nicks.pop(c["room"])
             self.joined.discard(c["room"])
-            self.muc.leave_muc(room, nick)
-            return None
+            return self.muc.leave_muc(room, self.nicks.pop(c["room"]))
         if name == "kick":
             return await self.muc.set_role(room, c["nick"], "none", **iq)
-        if name == "ban":
-            return await self.muc.set_affiliation(room, "outcast", jid=JID(c["jid"]), **iq)
-        if name == "affiliation":
-            return await self.muc.set_affiliation(room, c["affiliation"], jid=JID(c["jid"]), **iq)
+        if name in ("ban", "affiliation"):  # a ban is affiliation outcast (XEP-0045 §9.1)
+            affiliation = "outcast" if name == "ban" else c["affiliation"]
+            return await self.muc.set_affiliation(room, affiliation, jid=JID(c["jid"]), **iq)
         if name == "configure":
             form = self.plugin["xep_0004"].make_form(ftype="submit")
             form.add_field(var="FORM_TYPE", ftype="hidden", value=ROOMCONFIG)
@@ -223,9 +228,8 @@ class Witness(ClientXMPP):
         if name == "archive":
             return await self.archive(c["room"], c.get("max"))
         if name == "send":
-            msg = self.make_message(mto=room, mbody=c["body"], mtype="groupchat")
-            msg.send()
-            return {"id": msg["id"]}
+            self.make_message(mto=room, mbody=c["body"], mtype="groupchat").send()
+            return None
         raise ValueError(f"unknown command {name!r}")
 
     async def run(self, c):
@@ -255,7 +259,6 @@ async def main():
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     witness = Witness(json.loads(await stdin.readline()))
     witness.start()
-    tasks = set()
     while line := await stdin.readline():
         try:
             c = json.loads(line)
@@ -266,9 +269,7 @@ async def main():
             await witness.stop()
             emit("reply", seq=c.get("seq"), ok=True, result=None)
             return
-        task = asyncio.ensure_future(witness.run(c))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        spawn(witness.run(c))
     await witness.stop()  # stdin closed: the test process is gone
 
 
