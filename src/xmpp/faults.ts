@@ -38,13 +38,11 @@ export function faultOf(err: unknown, s: XmppSettings, refusal: Refusal): Stream
   }
   if (e.name === "SASLError") {
     const said = e.text ? ` (the server says: ${e.text})` : "";
-    const why =
-      e.condition === "not-authorized" ? "not-authorized — check JID_FROM_PASS" : e.condition;
-    return {
-      kind: "auth",
-      condition: e.condition,
-      text: `authentication failed for ${s.jid}: ${why}${said}`,
-    };
+    const text =
+      e.condition === "not-authorized"
+        ? `authentication failed for ${s.jid}: not-authorized — check JID_FROM_PASS${said}`
+        : `authentication failed for ${s.jid}: ${e.condition}${said}`;
+    return { kind: "auth", condition: e.condition, text };
   }
   if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) {
     return {
