@@ -197,7 +197,10 @@ async function launch(
 async function dirOwner(): Promise<{ uid: number; gid: number } | undefined> {
   const me = process.getuid?.();
   const id = (flag: string): Promise<number> =>
-    run("id", [flag, RUN_AS]).then((out) => Number.parseInt(out, 10), () => Number.NaN);
+    run("id", [flag, RUN_AS]).then(
+      (out) => Number.parseInt(out, 10),
+      () => Number.NaN,
+    );
   const [uid, gid] = await Promise.all([id("-u"), id("-g")]);
   if (me === uid) return undefined;
   if (me === 0 && Number.isInteger(uid) && Number.isInteger(gid)) return { uid, gid };
