@@ -137,16 +137,6 @@ test("a room on conference.localhost reflects groupchat and archives it (MAM)", 
   }
 });
 
-test("down({ crash: true }) then start() keeps the accounts", { timeout: 20_000 }, async () => {
-  const before = server.pid;
-  await server.down({ crash: true });
-  assert.throws(() => process.kill(before, 0), { code: "ESRCH" });
-  await server.start();
-  assert.notEqual(server.pid, before);
-  assert.equal(await logIn(starttls(), "alice", "alice-secret"), "alice@localhost/test");
-  assert.equal(await logIn(starttls(), "bob", "bob-secret"), "bob@localhost/test");
-});
-
 test("the config keeps Debian's limits unless overridden", () => {
   const config = parse(readFileSync(path.join(server.dir, "ejabberd.yml"), "utf8"));
   for (const listener of config.listen) {
