@@ -17,6 +17,7 @@ import {
   requireExecutable,
   retryWhilePortInUse,
   type ServerProcess,
+  serverControls,
   spawnServer,
   streamProbe,
 } from "./process.ts";
@@ -111,7 +112,7 @@ async function startIn(
     await run(ctl, [...ctlArgs, "register", user, DOMAIN, password]);
   };
 
-  let proc = await launch(ctl, ctlArgs, dir, c2sPort);
+  const proc = await launch(ctl, ctlArgs, dir, c2sPort);
   try {
     // Accounts live in mnesia, inside the running node: ejabberdctl needs it up, unlike
     // prosodyctl. Registering (or `status`) also proves the ctl reaches the node.
@@ -123,7 +124,16 @@ async function startIn(
     throw err;
   }
 
-  let stopping: Promise<void> | undefined;
+  // SIGTERM is a clean init:stop() in OTP >= 20; SIGKILL leaves mnesia to repair itself.
+  // Accounts persist in the spool: a restart registers nothing again.
+  const controls = serverControls(
+    proc,
+    () => launch(ctl, ctlArgs, dir, c2sPort),
+    dir,
+    (pid) => {
+      server.pid = pid;
+    },
+  );
   const server: EjabberdServer = {
     kind: "ejabberd",
     domain: DOMAIN,
@@ -136,23 +146,7 @@ async function startIn(
     pid: proc.serverPid,
     logFile: path.join(dir, "logs", "ejabberd.log"),
     register,
-    async restart() {
-      await server.down();
-      await server.start();
-    },
-    async down(o = {}) {
-      // SIGTERM is a clean init:stop() in OTP >= 20; SIGKILL leaves mnesia to repair itself.
-      await proc.stop(o.crash ? "SIGKILL" : "SIGTERM");
-    },
-    async start() {
-      // Accounts persist in the spool: nothing to register again.
-      proc = await launch(ctl, ctlArgs, dir, c2sPort);
-      server.pid = proc.serverPid;
-    },
-    stop() {
-      stopping ??= proc.stop().then(() => rm(dir, { recursive: true, force: true }));
-      return stopping;
-    },
+    ...controls,
   };
   return server;
 }

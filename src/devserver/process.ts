@@ -11,6 +11,7 @@ import {
   readFileSync,
   rmSync,
 } from "node:fs";
+import { rm as rmAsync } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
@@ -286,4 +287,48 @@ function installExitHooks(): void {
     };
     process.on(sig, onSignal);
   }
+}
+
+/** How a test takes a throwaway server down and up again; `stop` also removes its dir. */
+export interface ServerControls {
+  /** Stops and starts the server on the same ports and data. */
+  restart(): Promise<void>;
+  /** Takes it down (SIGKILL with `crash`, else SIGTERM), keeping its data for `start`. */
+  down(opts?: { crash?: boolean }): Promise<void>;
+  /** Starts it again after `down`. */
+  start(): Promise<void>;
+  /** SIGTERM, SIGKILL after a bounded wait, then removes `dir`; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The controls of a server whose process is `first` and which `relaunch` starts again;
+ * `started` hears the PID of every new process.
+ */
+export function serverControls(
+  first: ServerProcess,
+  relaunch: () => Promise<ServerProcess>,
+  dir: string,
+  started: (pid: number) => void,
+): ServerControls {
+  let proc = first;
+  let stopping: Promise<void> | undefined;
+  const controls: ServerControls = {
+    async restart() {
+      await controls.down();
+      await controls.start();
+    },
+    async down(o = {}) {
+      await proc.stop(o.crash ? "SIGKILL" : "SIGTERM");
+    },
+    async start() {
+      proc = await relaunch();
+      started(proc.serverPid);
+    },
+    stop() {
+      stopping ??= proc.stop().then(() => rmAsync(dir, { recursive: true, force: true }));
+      return stopping;
+    },
+  };
+  return controls;
 }

@@ -15,6 +15,7 @@ import {
   requireExecutable,
   retryWhilePortInUse,
   type ServerProcess,
+  serverControls,
   spawnServer,
   streamProbe,
 } from "./process.ts";
@@ -103,7 +104,14 @@ async function startIn(
     }
   }
 
-  let stopping: Promise<void> | undefined;
+  const controls = serverControls(
+    proc,
+    () => launch(prosody, configFile, dir, c2sPort),
+    dir,
+    (pid) => {
+      server.pid = pid;
+    },
+  );
   const server: ProsodyServer = {
     kind: "prosody",
     domain: DOMAIN,
@@ -116,21 +124,7 @@ async function startIn(
     pid: proc.pid,
     logFile: file("prosody.log"),
     register,
-    async restart() {
-      await server.down();
-      await server.start();
-    },
-    async down(o = {}) {
-      await proc.stop(o.crash ? "SIGKILL" : "SIGTERM");
-    },
-    async start() {
-      proc = await launch(prosody, configFile, dir, c2sPort);
-      server.pid = proc.pid;
-    },
-    stop() {
-      stopping ??= proc.stop().then(() => rm(dir, { recursive: true, force: true }));
-      return stopping;
-    },
+    ...controls,
   };
   return server;
 }

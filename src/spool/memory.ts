@@ -6,6 +6,7 @@
  * recordFailure do not wait 20 ms for company, as there is no fsync to share.
  */
 import { GatewayError } from "../core/errors.ts";
+import { spoolFull } from "./limits.ts";
 import type { CommitInfo } from "./sqlite.ts";
 import type { DeadLetter, Lane, NewMessage, Spool, SpooledMessage, SpoolLimits } from "./types.ts";
 
@@ -144,18 +145,12 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
     if (messages.length === 0) return Promise.resolve([]);
     const want = { messages: messages.length, bytes: 0 };
     for (const m of messages) want.bytes += utf8(m.body);
-    const queued = store.messages.size + reserved.messages;
-    const size = store.bytes + reserved.bytes;
-    const full =
-      queued + want.messages > limits.maxMessages
-        ? `${queued} messages wait for delivery, the limit is ${limits.maxMessages}`
-        : size + want.bytes > limits.maxBytes
-          ? `${size} bytes wait for delivery, this post has ${want.bytes}, the limit is ${limits.maxBytes} bytes`
-          : undefined;
-    if (full !== undefined) {
-      const err = new GatewayError("SPOOL_FULL", `the spool is full: ${full}`, RETRY);
-      return Promise.reject(err);
-    }
+    const held = {
+      messages: store.messages.size + reserved.messages,
+      bytes: store.bytes + reserved.bytes,
+    };
+    const full = spoolFull(limits, held, want);
+    if (full) return Promise.reject(full);
     // Reserved until the commit, refused or not: posts not yet committed count too.
     reserved.messages += want.messages;
     reserved.bytes += want.bytes;

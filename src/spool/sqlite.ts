@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { GatewayError } from "../core/errors.ts";
+import { spoolFull } from "./limits.ts";
 import { migrate, rollback } from "./migrations.ts";
 import { type Counts, type Delta, prepareStatements } from "./sqlite-statements.ts";
 import type { Lane, NewMessage, Spool, SpooledMessage, SpoolLimits } from "./types.ts";
@@ -233,26 +234,12 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       bytes: bytes.reduce((a, b) => a + b, 0),
       deadLetters: 0,
     };
-    const queued = counts.messages + reserved.messages;
-    const size = counts.bytes + reserved.bytes;
-    if (queued + want.messages > limits.maxMessages) {
-      return Promise.reject(
-        new GatewayError(
-          "SPOOL_FULL",
-          `the spool is full: ${queued} messages wait for delivery, the limit is ${limits.maxMessages}`,
-          { retryAfter: RETRY_AFTER },
-        ),
-      );
-    }
-    if (size + want.bytes > limits.maxBytes) {
-      return Promise.reject(
-        new GatewayError(
-          "SPOOL_FULL",
-          `the spool is full: ${size} bytes wait for delivery, this post has ${want.bytes}, the limit is ${limits.maxBytes} bytes`,
-          { retryAfter: RETRY_AFTER },
-        ),
-      );
-    }
+    const full = spoolFull(
+      limits,
+      { messages: counts.messages + reserved.messages, bytes: counts.bytes + reserved.bytes },
+      want,
+    );
+    if (full) return Promise.reject(full);
     add(reserved, want);
     const createdAt = now();
     return write(() => ({ value: sql.insert(messages, bytes, createdAt), delta: want }), want);
