@@ -10,11 +10,11 @@ import { type Config, loadConfig } from "./config/index.ts";
 import type { BackoffOptions } from "./core/backoff.ts";
 import { systemClock } from "./core/clock.ts";
 import { renderPost } from "./core/render/index.ts";
-import { createSwappableRouteTable, roomPasswords, topologyOf } from "./core/routes.ts";
+import { accountsOf, createSwappableRouteTable, roomPasswords, topologyOf } from "./core/routes.ts";
 import { messageByteLimit } from "./core/split.ts";
 import { createAccept, createPreview, type Preparation } from "./delivery/accept.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
-import { settled } from "./delivery/supervisor.ts";
+import { settled } from "./delivery/readiness.ts";
 import { buildApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
@@ -102,10 +102,13 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     routes: config.routes.map((r) => r.name),
   });
   const topology = topologyOf(config.routes);
+  // A nick keeps the account it started with; a reload that changes it needs a restart.
+  const accounts = accountsOf(config.routes);
   const carrier = createXmppCarrier({
     settings: config.xmpp,
     nicks: topology.keys(),
     passwords: roomPasswords(config.routes),
+    accounts,
     log: xmppLog,
     clock: systemClock,
     liveness: opts.timing && {
@@ -120,7 +123,7 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     carrier,
     topology,
     log,
-    account: config.xmpp.jid,
+    accountOf: (nick) => accounts.get(nick)?.jid ?? config.xmpp.jid,
     ttlMs: config.messageTtlMs,
     backoff: opts.timing?.backoff,
     random: opts.timing?.random,
@@ -186,11 +189,21 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
       const fresh = loadConfig(next);
       table.swap(fresh.routes);
       const more = topologyOf(fresh.routes);
-      carrier.extend(more.keys(), roomPasswords(fresh.routes));
+      // Nicks with a session keep their account; new nicks take theirs from the reload.
+      const fresher = accountsOf(fresh.routes);
+      const moved = [...more.keys()].filter(
+        (nick) =>
+          carrier.sessions.has(nick) &&
+          JSON.stringify(accounts.get(nick)) !== JSON.stringify(fresher.get(nick)),
+      );
+      for (const [nick, account] of fresher)
+        if (!carrier.sessions.has(nick)) accounts.set(nick, account);
+      carrier.extend(more.keys(), roomPasswords(fresh.routes), accounts);
       loop.extend(more);
       const needRestart = RESTART_ONLY.filter(
         ([, part]) => JSON.stringify(part(fresh)) !== JSON.stringify(part(config)),
       ).map(([name]) => name);
+      if (moved.length > 0) needRestart.push(`the XMPP account of nick ${moved.join(", ")}`);
       log.info(
         { routes: fresh.routes.map((r) => r.name), needRestart },
         `configuration reloaded: ${fresh.routes.length} route(s)${needRestart.length ? `; restart to apply: ${needRestart.join(", ")}` : ""}`,

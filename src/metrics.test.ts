@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Readiness } from "./delivery/supervisor.ts";
+import type { Readiness } from "./delivery/readiness.ts";
 import { createMetrics, PREFIX } from "./metrics.ts";
 import type { SpooledMessage } from "./spool/types.ts";
 

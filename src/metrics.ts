@@ -6,7 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { LoopObserver } from "./delivery/loop.ts";
-import type { Readiness } from "./delivery/supervisor.ts";
+import type { Readiness } from "./delivery/readiness.ts";
 import type { SpoolStats } from "./spool/types.ts";
 
 /** Prefix of every gateway metric. */

@@ -6,9 +6,9 @@
 import type { Env } from "../config/env-file.ts";
 import { type Config, loadConfig } from "../config/index.ts";
 import { systemClock } from "../core/clock.ts";
-import { laneOf, roomPasswords, topologyOf } from "../core/routes.ts";
+import { accountsOf, laneOf, roomPasswords, topologyOf } from "../core/routes.ts";
 import { createDeliveryLoop } from "../delivery/loop.ts";
-import { settled } from "../delivery/supervisor.ts";
+import { settled } from "../delivery/readiness.ts";
 import { createLogger } from "../log.ts";
 import { createMemorySpool } from "../spool/memory.ts";
 import { openSqliteSpool, spoolPath } from "../spool/sqlite.ts";
@@ -78,11 +78,14 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
   // The gateway's own loop and carrier over an empty spool: the check sees what `/ready`
   // would, session limits included, and sends nothing.
   const topology = topologyOf(config.routes);
+  const accounts = accountsOf(config.routes);
+  const accountOf = (nick: string) => accounts.get(nick)?.jid ?? config.xmpp.jid;
   const log = createLogger("silent");
   const carrier = createXmppCarrier({
     settings: config.xmpp,
     nicks: topology.keys(),
     passwords: roomPasswords(config.routes),
+    accounts,
     log,
     clock: systemClock,
     selfPingMs: 0,
@@ -92,7 +95,7 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
     carrier,
     topology,
     log,
-    account: config.xmpp.jid,
+    accountOf,
     ttlMs: config.messageTtlMs,
   });
   const via = serviceUri(config.xmpp);
@@ -111,15 +114,19 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
         rows.push({
           what: `login (${who})`,
           ok: false,
-          detail: `${config.xmpp.jid} via ${via}: ${session.lastError ?? `no answer within ${SESSION_TIMEOUT_MS / 1000} s`}`,
+          detail: `${accountOf(session.nick)} via ${via}: ${session.lastError ?? `no answer within ${SESSION_TIMEOUT_MS / 1000} s`}`,
         });
         continue;
       }
-      rows.push({ what: `login (${who})`, ok: true, detail: `${config.xmpp.jid} via ${via}` });
+      rows.push({
+        what: `login (${who})`,
+        ok: true,
+        detail: `${accountOf(session.nick)} via ${via}`,
+      });
       for (const room of session.rooms) {
         const ok = room.state === "joined";
         const condition = room.lastError?.split(/[ (:]/)[0] ?? "";
-        const advice = ok ? "" : hint(condition, config.xmpp.jid);
+        const advice = ok ? "" : hint(condition, accountOf(session.nick));
         rows.push({
           what: `room ${room.room}`,
           ok,

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { compileTemplate } from "../core/render/template.ts";
-import type { Format, HmacCheck, Route, Target } from "../core/routes.ts";
+import type { Format, HmacCheck, Route, Target, XmppAccount } from "../core/routes.ts";
 import { type ConfigFile, type FileRoute, fileIssue } from "./file.ts";
 import { parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
 
@@ -34,7 +34,7 @@ export function collectRoutes(src: RouteSources): { routes: Route[]; issues: Set
     src.file === undefined
       ? { routes: [], issues: [] }
       : buildFileRoutes(src.file, src.format, knownTokens);
-  const issues = [...known.issues, ...built.issues];
+  const issues = [...known.issues, ...built.issues, ...accountIssues(known.routes, built.routes)];
   if (src.knownRooms === undefined && (src.file?.routes.length ?? 0) === 0) {
     if (!src.fileGiven) {
       issues.push({
@@ -89,7 +89,72 @@ function buildRoute(r: FileRoute, at: string, format: Format, ctx: Context): Rou
       },
     }),
     ...(r.hmac && { hmac: hmacOf(r.hmac, `${at}.hmac`, ctx) }),
+    ...(r.account && { account: accountOf(r.account, `${at}.account`, ctx) }),
   };
+}
+
+function accountOf(a: NonNullable<FileRoute["account"]>, at: string, ctx: Context): XmppAccount {
+  const password =
+    a.password_file !== undefined
+      ? readSecret(a.password_file, `${at}.password_file`, ctx)
+      : a.password;
+  return { jid: a.jid.toLowerCase(), password: password ?? "" };
+}
+
+/**
+ * A nick is sent from one account (a session is one nick of one account), an account has
+ * one password, and direct messages come from JID_FROM_USER's own session.
+ */
+function accountIssues(known: readonly Route[], file: readonly Route[]): SettingIssue[] {
+  const issues: SettingIssue[] = [];
+  const nicks = new Map<string, { jid: string | undefined; where: string }>();
+  for (const r of known)
+    for (const t of r.targets)
+      if (t.kind === "room") nicks.set(t.nick, { jid: undefined, where: "KNOWN_ROOMS" });
+  const passwords = new Map<string, { password: string; where: string }>();
+  file.forEach((r, i) => {
+    const jid = r.account?.jid;
+    if (r.account) {
+      const first = passwords.get(r.account.jid);
+      if (first === undefined)
+        passwords.set(r.account.jid, {
+          password: r.account.password,
+          where: `routes[${i}].account`,
+        });
+      else if (first.password !== r.account.password)
+        issues.push(
+          fileIssue(
+            `routes[${i}].account`,
+            `${r.account.jid} has another password in ${first.where}; one account has one password`,
+          ),
+        );
+    }
+    r.targets.forEach((t, j) => {
+      const where = `routes[${i}].targets[${j}]`;
+      if (t.kind === "user") {
+        if (jid !== undefined)
+          issues.push(
+            fileIssue(
+              where,
+              `direct messages are sent from JID_FROM_USER, not from the route's account ${jid}: move this user target to a route without account`,
+            ),
+          );
+        return;
+      }
+      const first = nicks.get(t.nick);
+      if (first === undefined) nicks.set(t.nick, { jid, where });
+      else if (first.jid !== jid) {
+        const from = (j: string | undefined) => j ?? "JID_FROM_USER";
+        issues.push(
+          fileIssue(
+            where,
+            `nick "${t.nick}" is sent from ${from(jid)} here and from ${from(first.jid)} in ${first.where}; a nick is sent from one account: use another nick`,
+          ),
+        );
+      }
+    });
+  });
+  return issues;
 }
 
 /** The text of `file` (relative to the config file), or undefined after an issue at `where`. */

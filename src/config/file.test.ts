@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import type { Route } from "../core/routes.ts";
+import { accountsOf, type Route } from "../core/routes.ts";
 import { ConfigError, loadConfig, loadXmppSettings } from "./index.ts";
 
 const account = { JID_FROM_USER: "bot@example.org", JID_FROM_PASS: "pw" };
@@ -254,7 +254,7 @@ routes:
       'CONFIG_FILE: routes[1].targets[1].user: expected a user JID like alice@example.org (got "not a jid")',
       "CONFIG_FILE: routes[1].targets[2]: expected either room + nick, or user",
       "CONFIG_FILE: routes[2].targets: expected a list of targets (room + nick, or user), not empty",
-      'CONFIG_FILE: routes[2]: unknown key "tempate"; expected name, token, tokens, token_file, format, template, template_file, preformatted, rate_limit, hmac, targets',
+      'CONFIG_FILE: routes[2]: unknown key "tempate"; expected name, token, tokens, token_file, format, template, template_file, preformatted, rate_limit, hmac, account, targets',
       "CONFIG_FILE: routes[2]: expected exactly one of token, tokens or token_file",
       'CONFIG_FILE: routes[3].name: expected a route name of letters, digits, _ . and - (it labels metrics) (got "bad name")',
       "CONFIG_FILE: routes[3].rate_limit.per_minute: expected a whole number of posts per minute, 1 or more (got 0)",
@@ -403,6 +403,106 @@ routes:
     assert.deepEqual(leaks(syntax), []);
   });
 
+  it("gives a route an XMPP account of its own, its password from a file", () => {
+    const config = load(
+      `
+routes:
+  - name: alerts
+    token: tok-a
+    account: { jid: Alerts@Example.org, password_file: secrets/alerts.password }
+    targets:
+      - room: ops@conference.example.org
+        nick: alerts-bot
+      - room: dev@conference.example.org
+        nick: alerts-bot
+  - name: more-alerts
+    token: tok-b
+    account: { jid: alerts@example.org, password: alerts-pw }
+    targets:
+      - room: ops@conference.example.org
+        nick: second-bot
+  - name: ci
+    token: tok-c
+    targets:
+    ${ROOM}`,
+      { "secrets/alerts.password": "alerts-pw\n" },
+    );
+    assert.deepEqual(config.routes[0]?.account, {
+      jid: "alerts@example.org",
+      password: "alerts-pw",
+    });
+    assert.equal(config.routes[2]?.account, undefined);
+    assert.deepEqual(
+      [...accountsOf(config.routes)].map(([nick, a]) => `${nick}=${a.jid}`),
+      ["alerts-bot=alerts@example.org", "second-bot=alerts@example.org"],
+    );
+  });
+
+  it("refuses a nick sent from two accounts, an account with two passwords, a direct message from a route's account", () => {
+    const errors = fileErrors(
+      `
+routes:
+  - name: a
+    token: tok-a
+    account: { jid: alerts@example.org, password: pw-1 }
+    targets:
+      - room: ops@conference.example.org
+        nick: shared
+      - user: alice@example.org
+  - name: b
+    token: tok-b
+    account: { jid: alerts@example.org, password: pw-2 }
+    targets:
+      - room: dev@conference.example.org
+        nick: other
+  - name: c
+    token: tok-c
+    targets:
+      - room: dev@conference.example.org
+        nick: shared
+  - name: d
+    token: tok-d
+    account: { jid: not-a-jid }
+    targets:
+    ${ROOM}`,
+    );
+    assert.deepEqual(errors, [
+      'CONFIG_FILE: routes[3].account.jid: expected an XMPP account JID like alerts@example.org (got "not-a-jid")',
+      "CONFIG_FILE: routes[3].account: expected exactly one of password or password_file",
+    ]);
+    const cross = fileErrors(
+      `
+routes:
+  - name: a
+    token: tok-a
+    account: { jid: alerts@example.org, password: pw-1 }
+    targets:
+      - room: ops@conference.example.org
+        nick: shared
+      - user: alice@example.org
+  - name: b
+    token: tok-b
+    account: { jid: alerts@example.org, password: pw-2 }
+    targets:
+      - room: dev@conference.example.org
+        nick: other
+  - name: c
+    token: tok-c
+    targets:
+      - room: dev@conference.example.org
+        nick: shared`,
+      {},
+      { KNOWN_ROOMS: "tok-k:r@conference.example.org:other" },
+    );
+    assert.deepEqual(cross, [
+      "CONFIG_FILE: routes[0].targets[1]: direct messages are sent from JID_FROM_USER, not from the route's account alerts@example.org: move this user target to a route without account",
+      "CONFIG_FILE: routes[1].account: alerts@example.org has another password in routes[0].account; one account has one password",
+      'CONFIG_FILE: routes[1].targets[0]: nick "other" is sent from alerts@example.org here and from JID_FROM_USER in KNOWN_ROOMS; a nick is sent from one account: use another nick',
+      'CONFIG_FILE: routes[2].targets[0]: nick "shared" is sent from JID_FROM_USER here and from alerts@example.org in routes[0].targets[0]; a nick is sent from one account: use another nick',
+    ]);
+    assert.ok(!cross.some((e) => /pw-[12]/.test(e)), "no password in the errors");
+  });
+
   it("loads examples/config.example.yaml verbatim, with its secret files stubbed", () => {
     const path = configFile("", {
       "secrets/grafana.token": "grafana-tok\n",
@@ -410,6 +510,7 @@ routes:
       "secrets/ops-room.password": "ops-pw\n",
       "secrets/alertmanager.token": "# alertmanager\nam-tok\n",
       "secrets/cron.token": "cron-tok\n",
+      "secrets/cron-account.password": "cron-pw\n",
     });
     copyFileSync(new URL("../../examples/config.example.yaml", import.meta.url), path);
     const config = loadConfig({ CONFIG_FILE: path, JID_FROM_PASS: "pw" });
@@ -425,6 +526,7 @@ routes:
       ],
     );
     assert.equal(config.routes[0]?.hmac?.secret, "hmac");
+    assert.deepEqual(config.routes[3]?.account, { jid: "cron@example.org", password: "cron-pw" });
     const ci = config.routes[2]?.template;
     assert.equal(
       ci?.({ project: "shop", ref: "main", status: "failed", duration: 312, url: "https://ci/1" }),

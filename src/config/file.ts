@@ -99,6 +99,21 @@ const hmacSchema = mapping(
   }
 }, always);
 
+const accountSchema = mapping(
+  {
+    jid: text("an XMPP account JID like alerts@example.org", true).regex(BARE_JID, {
+      error: "expected an XMPP account JID like alerts@example.org",
+    }),
+    password: text("the account's password (a string)").optional(),
+    password_file: text("a file holding the account's password").optional(),
+  },
+  "an account: a mapping with jid and password or password_file",
+).superRefine((a, ctx) => {
+  if (given(a.password, a.password_file) !== 1) {
+    ctx.addIssue({ code: "custom", message: "expected exactly one of password or password_file" });
+  }
+}, always);
+
 const TOKEN = "a token (a string; quote it if YAML reads it as a number)";
 const TARGETS = "a list of targets (room + nick, or user)";
 
@@ -122,6 +137,7 @@ const routeSchema = mapping(
       "a mapping with per_minute and burst",
     ).optional(),
     hmac: hmacSchema.optional(),
+    account: accountSchema.optional(),
     targets: z
       .array(targetSchema, {
         error: (iss) => `${iss.input === undefined ? "is required:" : "expected"} ${TARGETS}`,

@@ -64,6 +64,16 @@ export interface HmacCheck {
   readonly maxSkewMs: number;
 }
 
+/**
+ * An XMPP account of its own for a route (CONFIG_FILE `account`), on the same server as
+ * JID_FROM_USER: its nicks' sessions count against its own session limit, not JID_FROM_USER's.
+ */
+export interface XmppAccount {
+  /** Bare JID, lower-cased. */
+  readonly jid: string;
+  readonly password: string;
+}
+
 /** One configured route: a name safe to log, its tokens, its targets and its format. */
 export interface Route {
   /** Safe to log and to use as a metrics label; never the token. */
@@ -77,6 +87,8 @@ export interface Route {
   readonly preformatted?: boolean;
   readonly rateLimit?: RateLimit;
   readonly hmac?: HmacCheck;
+  /** The account this route's room targets are sent from; JID_FROM_USER when undefined. */
+  readonly account?: XmppAccount;
 }
 
 /** Looks routes up by token. */
@@ -147,4 +159,17 @@ export function roomPasswords(routes: readonly Route[]): Map<string, string> {
     }
   }
   return passwords;
+}
+
+/**
+ * The nicks sent from an account of their own, with that account. A nick belongs to one
+ * account (the configuration checks it), so the nick alone still names a sender.
+ */
+export function accountsOf(routes: readonly Route[]): Map<string, XmppAccount> {
+  const byNick = new Map<string, XmppAccount>();
+  for (const route of routes) {
+    if (route.account === undefined) continue;
+    for (const t of route.targets) if (t.kind === "room") byNick.set(t.nick, route.account);
+  }
+  return byNick;
 }

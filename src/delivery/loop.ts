@@ -6,11 +6,12 @@
 import type { Logger } from "pino";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/backoff.ts";
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
-import { escapedBytes, STANZA_OVERHEAD_BYTES } from "../core/split.ts";
 import type { Lane, Spool, SpooledMessage } from "../spool/types.ts";
-import { isChokedClose, isPermanentRefusal, isSizeComplaint, isSlowDown } from "./classify.ts";
+import { isPermanentRefusal, isSlowDown } from "./classify.ts";
+import { createPoisonCheck } from "./poison.ts";
 import type { Carrier, LookFor, StanzaFault, StreamFault, Topology } from "./port.ts";
-import { createSupervisor, type Readiness } from "./supervisor.ts";
+import type { Readiness } from "./readiness.ts";
+import { createSupervisor } from "./supervisor.ts";
 import { createWaiters, type WaitResult } from "./waiters.ts";
 
 export type { Outcome, WaitResult } from "./waiters.ts";
@@ -62,12 +63,6 @@ interface LaneState {
   retryTimer: Timer | undefined;
 }
 
-/**
- * Sizes a server is commonly configured to refuse above (Prosody 256 KiB, ejabberd's
- * recommended 64 KiB, RFC 6120 §13.12's floor of 10,000): the guess after a refusal.
- */
-const COMMON_LIMITS = [262_144, 131_072, 65_536, 32_768, 16_384, 10_000];
-
 /** Unconfirmed messages a rejoin looks for, at most, per lane. */
 const LOOK_FOR_LIMIT = 10_000;
 
@@ -80,8 +75,8 @@ export function createDeliveryLoop(deps: {
   topology: Topology;
   log: Logger;
   ttlMs: number;
-  /** The XMPP account, for the words of a session-limit report. */
-  account: string;
+  /** The XMPP account a nick logs in as, for session limits. */
+  accountOf: (nick: string) => string;
   /** Messages sent per lane before waiting for confirmations (pipelining). */
   window?: number;
   clock?: Clock;
@@ -98,20 +93,10 @@ export function createDeliveryLoop(deps: {
   const waiters = createWaiters(clock);
   /** Confirmed or dead-lettered, and still in the spool until its next commit. */
   const settled = new Set<string>();
-  /** Per nick: send order, and the message the server choked on once (XEP-less poison check). */
-  const nicks = new Map<string, { order: number; suspect: string | undefined }>();
-  let learnedMax: number | undefined;
+  const poison = createPoisonCheck(log);
   let draining = false;
   let drained: (() => void) | undefined;
 
-  const nickOf = (nick: string) => {
-    let n = nicks.get(nick);
-    if (!n) {
-      n = { order: 0, suspect: undefined };
-      nicks.set(nick, n);
-    }
-    return n;
-  };
   const stateOf = (lane: Lane): LaneState => {
     const key = laneKey(lane);
     let s = lanes.get(key);
@@ -154,8 +139,7 @@ export function createDeliveryLoop(deps: {
       deps.observer?.failed?.(m, outcome.reason);
       waiters.settle(m.id, { status: "failed", reason: outcome.reason });
     }
-    const n = nicks.get(m.nick);
-    if (n?.suspect === m.id) n.suspect = undefined;
+    poison.settled(m);
   }
 
   function pump(s: LaneState): void {
@@ -168,9 +152,8 @@ export function createDeliveryLoop(deps: {
       }
       return;
     }
-    const n = nickOf(s.lane.nick);
     let want = window - s.inFlight.size;
-    if (n.suspect !== undefined) {
+    if (poison.suspect(s.lane.nick) !== undefined) {
       // The stream was closed right after the suspect: it goes again alone, to tell.
       if (nickInFlight(s.lane.nick).length > 0) return;
       want = 1;
@@ -191,7 +174,7 @@ export function createDeliveryLoop(deps: {
           });
           continue;
         }
-        s.inFlight.set(m.id, { m, order: n.order++ });
+        s.inFlight.set(m.id, { m, order: poison.nextOrder(s.lane.nick) });
         carrier.send(s.lane, m.id, m.body);
         sent++;
       }
@@ -231,31 +214,9 @@ export function createDeliveryLoop(deps: {
 
   /** The poison check: a stream closed right after the same message, twice. */
   function onDown(nick: string, fault: StreamFault): void {
-    if (!isChokedClose(fault)) return;
-    const oldest = nickInFlight(nick).sort((a, b) => a.order - b.order)[0];
-    if (!oldest) return;
-    const n = nickOf(nick);
-    const { m } = oldest;
-    if (n.suspect !== m.id) {
-      n.suspect = m.id;
-      log.warn(
-        { id: m.id, room: m.room, nick, fault },
-        `the XMPP server closed the stream after message ${m.id}: ${fault.text}; it is sent again alone to tell whether it is the cause`,
-      );
-      return;
-    }
-    const bytes = escapedBytes(m.body) + STANZA_OVERHEAD_BYTES;
-    settle(m, {
-      reason: `the XMPP server closed the stream twice right after this message: ${fault.text}`,
-    });
-    if (isSizeComplaint(fault) && bytes > 10_000) {
-      const guess = COMMON_LIMITS.find((l) => l < bytes) ?? 10_000;
-      learnedMax = Math.min(learnedMax ?? guess, guess);
-      log.warn(
-        { learnedMaxStanzaBytes: learnedMax },
-        `the XMPP server refused a ${bytes}-byte stanza: later messages are split to fit ${learnedMax} bytes (set MAX_MESSAGE_BYTES to the server's limit to say it exactly)`,
-      );
-    }
+    const oldest = nickInFlight(nick).sort((a, b) => a.order - b.order)[0]?.m;
+    const reason = poison.closed(nick, oldest, fault);
+    if (oldest && reason) settle(oldest, { reason });
   }
 
   const supervisor = createSupervisor({
@@ -265,7 +226,7 @@ export function createDeliveryLoop(deps: {
     random,
     backoff,
     log,
-    account: deps.account,
+    accountOf: deps.accountOf,
     hooks: {
       ready: (lane) => pump(stateOf(lane)),
       lost(lane) {
@@ -333,8 +294,11 @@ export function createDeliveryLoop(deps: {
     },
     waitFor: (ids, ms) => waiters.waitFor(ids, ms),
     extend: (topology) => supervisor.extend(topology),
-    stanzaLimits: () => [...supervisor.maxStanzaBytes(), learnedMax],
-    readiness: () => ({ ...supervisor.readiness(), learnedMaxStanzaBytes: learnedMax ?? null }),
+    stanzaLimits: () => [...supervisor.maxStanzaBytes(), poison.learnedMax()],
+    readiness: () => ({
+      ...supervisor.readiness(),
+      learnedMaxStanzaBytes: poison.learnedMax() ?? null,
+    }),
     inFlight: inFlightCount,
     drain(graceMs) {
       draining = true;

@@ -29,12 +29,28 @@ test("session limit: a conflict while other sessions are up blocks the nick, wit
   const alpha = r.sessions.find((s) => s.nick === "alpha");
   assert.equal(alpha?.online, false);
   assert.match(alpha?.lastError ?? "", /max_user_sessions/);
-  assert.match(alpha?.lastError ?? "", /own XMPP account/);
+  assert.match(alpha?.lastError ?? "", /own XMPP account \(CONFIG_FILE: account\)/);
   assert.match(alpha?.lastError ?? "", new RegExp(`${ACCOUNT} needs 3 sessions .* allows 2`));
   assert.deepEqual(
     r.sessions.filter((s) => s.online).map((s) => s.nick),
     ["beta", "gamma"],
   );
+});
+
+test("session limit: counted per account; a nick with an account of its own is not blocked by the others", () => {
+  const h = harness({ topology: THREE, accounts: new Map([["gamma", "alerts@example.org"]]) });
+  h.online();
+  // gamma's account has no other session up: its conflict is an ordinary reconnect.
+  h.carrier.down("gamma", REPLACED);
+  h.clock.advance(delayOf(0));
+  assert.deepEqual(h.carrier.take(), ["connect gamma"]);
+  h.carrier.up("gamma");
+  h.carrier.take();
+  // alpha's does (beta): blocked, counting only that account's two sessions.
+  h.carrier.down("alpha", REPLACED);
+  const alpha = h.loop.readiness().sessions.find((s) => s.nick === "alpha");
+  assert.match(alpha?.lastError ?? "", new RegExp(`${ACCOUNT} needs 2 sessions .* allows 1`));
+  assert.match(alpha?.lastError ?? "", /CONFIG_FILE: account/);
 });
 
 test("session limit: extend() (a reload) unblocks the nick: it connects again", () => {

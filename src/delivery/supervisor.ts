@@ -11,27 +11,10 @@ import { DIRECT_NICK } from "../core/routes.ts";
 import type { Lane } from "../spool/types.ts";
 import { isConflict, isPermanentRoomFault } from "./classify.ts";
 import type { Carrier, LookFor, SessionInfo, StreamFault, Topology } from "./port.ts";
+import type { Readiness, RoomReadiness } from "./readiness.ts";
 
 /** A stream that stayed up this long was healthy: the next drop starts the backoff anew. */
 export const STABLE_MS = 10_000;
-
-/** A room as `/ready` shows it. */
-export interface RoomReadiness {
-  room: string;
-  state: "offline" | "joining" | "joined" | "retrying";
-  lastError: string | null;
-}
-
-/** What `/ready` reports. */
-export interface Readiness {
-  ready: boolean;
-  sessions: Array<{
-    nick: string;
-    online: boolean;
-    lastError: string | null;
-    rooms: RoomReadiness[];
-  }>;
-}
 
 interface RoomState {
   readonly lane: Lane;
@@ -58,18 +41,6 @@ interface SessionState {
   info: SessionInfo | undefined;
   /** Waiting for a reload: the server allows fewer sessions than the gateway has nicks. */
   blocked: boolean;
-}
-
-/**
- * True when every session's attempt has ended: up with each room joined or refused, or
- * down with a reason. Start-up and `check` wait for it (bounded) before they report.
- */
-export function settled(r: Readiness): boolean {
-  return r.sessions.every((s) =>
-    s.online
-      ? s.rooms.every((room) => room.state === "joined" || room.state === "retrying")
-      : s.lastError !== null,
-  );
 }
 
 /** What the supervisor tells the lanes. */
@@ -114,8 +85,8 @@ export function createSupervisor(deps: {
   random: () => number;
   backoff: BackoffOptions;
   log: Logger;
-  /** The account, for the words of a session-limit report. */
-  account: string;
+  /** The account a nick logs in as: a session limit counts per account. */
+  accountOf: (nick: string) => string;
 }): Supervisor {
   const { carrier, clock, log, hooks } = deps;
   const sessions = new Map<string, SessionState>();
@@ -216,12 +187,14 @@ export function createSupervisor(deps: {
     if (nick === DIRECT_NICK) for (const lane of directLanes.values()) hooks.lost(lane);
     if (stopped) return;
     s.lastError = fault.text;
-    const others = [...sessions.values()].filter((o) => o !== s && o.up).length;
+    const account = deps.accountOf(nick);
+    const siblings = [...sessions.values()].filter((o) => deps.accountOf(o.nick) === account);
+    const others = siblings.filter((o) => o !== s && o.up).length;
     if (isConflict(fault) && others > 0) {
       // ejabberd's max_user_sessions (10 by default): our own next session replaced this
       // one. Reconnecting would replace another in turn, for ever; wait for a reload.
       s.blocked = true;
-      s.lastError = `the XMPP server replaced this session with another of the gateway's own: ${deps.account} needs ${sessions.size} sessions (one per nick) and the server allows ${others}. Raise the server's limit (ejabberd: max_user_sessions) to at least ${sessions.size}, or use fewer nicks, or serve some routes from a second gateway with their own XMPP account; then reload (SIGHUP) or restart`;
+      s.lastError = `the XMPP server replaced this session with another of the gateway's own: ${account} needs ${siblings.length} sessions (one per nick) and the server allows ${others}. Raise the server's limit (ejabberd: max_user_sessions) to at least ${siblings.length}, or use fewer nicks, or give some routes their own XMPP account (CONFIG_FILE: account); then reload (SIGHUP) or restart`;
       log.error({ nick, fault }, s.lastError);
       return;
     }

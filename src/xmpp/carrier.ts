@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { XmppSettings } from "../config/index.ts";
 import type { Clock } from "../core/clock.ts";
-import { DIRECT_NICK } from "../core/routes.ts";
+import { DIRECT_NICK, type XmppAccount } from "../core/routes.ts";
 import type { Carrier, CarrierEvents } from "../delivery/port.ts";
 import { createSession, type Session } from "./session.ts";
 import type { Liveness } from "./stream.ts";
@@ -14,16 +14,29 @@ import type { Liveness } from "./stream.ts";
 /** The carrier, and its sessions for room administration in tools and tests. */
 export interface XmppCarrier extends Carrier {
   readonly sessions: ReadonlyMap<string, Session>;
-  /** Adds sessions for nicks a reload brought, and room passwords. */
-  extend(nicks: Iterable<string>, passwords: ReadonlyMap<string, string>): void;
+  /** Adds sessions for nicks a reload brought, room passwords and the nicks' accounts. */
+  extend(
+    nicks: Iterable<string>,
+    passwords: ReadonlyMap<string, string>,
+    accounts?: ReadonlyMap<string, XmppAccount>,
+  ): void;
 }
 
-/** Creates the carrier for `nicks`, logging in with `settings`. */
+/** The settings `nick` logs in with: its route's own account on the same server, if any. */
+function settingsOf(settings: XmppSettings, account: XmppAccount | undefined): XmppSettings {
+  if (account === undefined) return settings;
+  const domain = account.jid.slice(account.jid.indexOf("@") + 1);
+  return { ...settings, jid: account.jid, password: account.password, domain };
+}
+
+/** Creates the carrier for `nicks`, logging in with `settings` (or a nick's own account). */
 export function createXmppCarrier(deps: {
   settings: XmppSettings;
   nicks: Iterable<string>;
   /** Room passwords (XEP-0045 §7.2.6) by room JID. */
   passwords: ReadonlyMap<string, string>;
+  /** The nicks sent from an account of their own (CONFIG_FILE `account`). */
+  accounts?: ReadonlyMap<string, XmppAccount>;
   log: Logger;
   clock: Clock;
   liveness?: Liveness;
@@ -32,13 +45,14 @@ export function createXmppCarrier(deps: {
   const events = new EventEmitter<CarrierEvents>();
   const sessions = new Map<string, Session>();
   const passwords = new Map(deps.passwords);
+  const accounts = new Map(deps.accounts);
   const add = (nick: string) => {
     if (sessions.has(nick)) return;
     const lane = (room: string) => ({ room, nick });
     sessions.set(
       nick,
       createSession({
-        settings: deps.settings,
+        settings: settingsOf(deps.settings, accounts.get(nick)),
         nick,
         passwords,
         log: deps.log.child({ nick: nick === DIRECT_NICK ? "(direct)" : nick }),
@@ -68,8 +82,9 @@ export function createXmppCarrier(deps: {
     async close(ms) {
       await Promise.allSettled([...sessions.values()].map((s) => s.close(ms)));
     },
-    extend(nicks, more) {
+    extend(nicks, more, moreAccounts) {
       for (const [room, pw] of more) passwords.set(room, pw);
+      for (const [nick, account] of moreAccounts ?? []) accounts.set(nick, account);
       for (const nick of nicks) add(nick);
     },
   };

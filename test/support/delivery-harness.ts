@@ -47,7 +47,14 @@ export interface Harness {
 
 /** Creates the loop over fakes; `topology` defaults to `bot` in `r@c`. */
 export function harness(
-  opts: { topology?: Topology; ttlMs?: number; random?: () => number; window?: number } = {},
+  opts: {
+    topology?: Topology;
+    ttlMs?: number;
+    random?: () => number;
+    window?: number;
+    /** Nicks logging in as an account of their own; the others as ACCOUNT. */
+    accounts?: ReadonlyMap<string, string>;
+  } = {},
 ): Harness {
   const clock = fakeClock();
   const carrier = fakeCarrier();
@@ -63,7 +70,7 @@ export function harness(
     topology,
     log: pino({ level: "silent" }),
     ttlMs: opts.ttlMs ?? 86_400_000,
-    account: ACCOUNT,
+    accountOf: (nick) => opts.accounts?.get(nick) ?? ACCOUNT,
     ...(opts.window === undefined ? {} : { window: opts.window }),
     clock,
     random: opts.random ?? HALF,

@@ -1,0 +1,33 @@
+/**
+ * What `/ready` reports of the sessions and rooms, and when their first attempts are over.
+ */
+
+/** A room as `/ready` shows it. */
+export interface RoomReadiness {
+  room: string;
+  state: "offline" | "joining" | "joined" | "retrying";
+  lastError: string | null;
+}
+
+/** What `/ready` reports. */
+export interface Readiness {
+  ready: boolean;
+  sessions: Array<{
+    nick: string;
+    online: boolean;
+    lastError: string | null;
+    rooms: RoomReadiness[];
+  }>;
+}
+
+/**
+ * True when every session's attempt has ended: up with each room joined or refused, or
+ * down with a reason. Start-up and `check` wait for it (bounded) before they report.
+ */
+export function settled(r: Readiness): boolean {
+  return r.sessions.every((s) =>
+    s.online
+      ? s.rooms.every((room) => room.state === "joined" || room.state === "retrying")
+      : s.lastError !== null,
+  );
+}
