@@ -26,6 +26,7 @@ import ConnectionTCP from "@xmpp/tcp/lib/Connection.js";
 import ConnectionTLS from "@xmpp/tls/lib/Connection.js";
 import TlsSocket from "@xmpp/tls/lib/Socket.js";
 import SASLFactory from "saslmechanisms";
+import type { OpenProgress } from "./diagnose.ts";
 import { type ServerProof, scramMechanism } from "./scram.ts";
 
 /** SASL mechanisms in the order the gateway prefers them (RFC 7677 before RFC 5802). */
@@ -38,9 +39,22 @@ export interface ComposedClient {
   readonly streamManagement: import("@xmpp/client").StreamManagement;
   /** What the server must prove at the end of SCRAM (RFC 5802 §5.1). */
   readonly scramProof: ServerProof;
+  /** Where the transport connected and how far it got (`header` is the caller's to set). */
+  readonly progress: OpenProgress;
+  /**
+   * Connects and opens the stream; login and binding follow, then `online`. Rejects with
+   * the first error of the connect or the open.
+   */
+  start(): Promise<void>;
   /** Destroys every socket this entity opened: nothing of it can read or write again. */
   destroy(): void;
 }
+
+/** The steps of `Connection#start`, which @xmpp/reconnect takes too (public methods). */
+type Steps = {
+  connect(service: string): Promise<void>;
+  open(o: { domain: string; lang?: string }): Promise<void>;
+};
 
 type Element = import("@xmpp/xml").Element;
 
@@ -62,17 +76,30 @@ export function composeClient(opts: {
   ) => Promise<void>;
 }): ComposedClient {
   const sockets = new Set<net.Socket>();
+  const progress: OpenProgress = { peer: undefined, tcp: false, header: false };
+  const peerOf = (params: Record<string, unknown> | undefined, direct: boolean) => {
+    if (params) progress.peer = { host: String(params.host), port: Number(params.port), direct };
+    return params;
+  };
+  const accepted = () => {
+    progress.tcp = true;
+  };
   // Each attempt gets its own transport classes, so their sockets are this entity's.
-  class Tcp extends ConnectionTCP {}
+  class Tcp extends ConnectionTCP {
+    override socketParameters(service: string) {
+      return peerOf(super.socketParameters(service), false);
+    }
+  }
   Tcp.prototype.Socket = class extends TcpSocket {
     constructor(...args: unknown[]) {
       super(...args);
       sockets.add(this);
+      this.once("connect", accepted);
     }
   };
   class DirectTls extends ConnectionTLS {
     override socketParameters(service: string) {
-      const params = super.socketParameters(service);
+      const params = peerOf(super.socketParameters(service), true);
       return params && { ...params, servername: opts.domain, minVersion: "TLSv1.2" };
     }
   }
@@ -80,6 +107,7 @@ export function composeClient(opts: {
     override connect(params: unknown) {
       super.connect(params);
       if (this.socket) sockets.add(this.socket);
+      this.socket?.once("connect", accepted);
     }
   };
 
@@ -115,6 +143,15 @@ export function composeClient(opts: {
     iqCaller: caller,
     streamManagement: sm,
     scramProof,
+    progress,
+    async start() {
+      // Not entity.start(): it waits for `online` with a promise of its own that nobody
+      // handles when the open fails before the stream header (a server resetting the
+      // connection, a TLS mode mismatch), and an unhandled rejection ends the process.
+      const steps = entity as unknown as Steps;
+      await steps.connect(opts.service);
+      await steps.open({ domain: opts.domain });
+    },
     destroy() {
       // The TLS socket over a STARTTLS upgrade first: it may hold decrypted data.
       const current = (entity.socket as { socket?: net.Socket | null } | null)?.socket;

@@ -23,17 +23,50 @@ export function serviceUri(s: XmppSettings): string {
   return s.domain; // @xmpp/resolve looks up _xmpp-client._tcp / _xmpps-client._tcp
 }
 
+/**
+ * Where the server is, for messages: `host:port` from XMPP_HOST / XMPP_PORT or the
+ * default ports (5222, direct TLS 5223), or the domain when DNS SRV finds it.
+ */
+export function serverAt(s: XmppSettings): string {
+  if (s.tls === "direct") return `${s.host ?? s.domain}:${s.port ?? 5223}`;
+  if (s.host !== undefined || s.port !== undefined)
+    return `${s.host ?? s.domain}:${s.port ?? 5222}`;
+  return `${s.domain} (DNS SRV)`;
+}
+
+/** RFC 6120 §13.7.2: certificate errors of Node and OpenSSL that mean "no trusted CA signed it". */
+const UNTRUSTED =
+  /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|CERT_REJECTED)$/;
+/** Stream error conditions that mean "this server does not serve that domain" (RFC 6120 §4.9.3). */
+const NOT_HOSTED = new Set(["host-unknown", "host-gone"]);
+
+/** Text of an error in one line: OpenSSL's messages carry a prefix, a source path and a newline. */
+function oneLine(message: string): string {
+  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(message);
+  return (ssl ? (ssl[1] ?? "") : message).replace(/\s*\n\s*/g, " ").trim();
+}
+
 /** Classifies an error of xmpp.js or of the socket into a stream fault. */
 export function faultOf(err: unknown, s: XmppSettings, refusal: Refusal): StreamFault {
   if (refusal.text !== undefined) return { kind: "security", text: refusal.text };
-  const e = (err ?? {}) as NodeJS.ErrnoException & { condition?: string; text?: string };
+  const e = (err ?? {}) as NodeJS.ErrnoException & {
+    condition?: string;
+    text?: string;
+    cert?: { subjectaltname?: string };
+  };
   const code = e.code ?? "";
+  const at = serverAt(s);
+  const notHosted = (why: string): string =>
+    `the XMPP server at ${at} does not host the domain ${s.domain} (${why}); check the domain of ${s.jid}, and XMPP_HOST / XMPP_PORT`;
   if (e.name === "StreamError") {
     const words = e.text ? ` (${e.text})` : "";
+    const condition = e.condition ?? "undefined-condition";
     return {
       kind: "stream-error",
       condition: e.condition,
-      text: `the XMPP server closed the stream: ${e.condition}${words}`,
+      text: NOT_HOSTED.has(condition)
+        ? notHosted(e.text ? `${condition}: ${e.text}` : condition)
+        : `the XMPP server closed the stream: ${condition}${words}`,
     };
   }
   if (e.name === "SASLError") {
@@ -44,26 +77,68 @@ export function faultOf(err: unknown, s: XmppSettings, refusal: Refusal): Stream
         : `authentication failed for ${s.jid}: ${e.condition}${said}`;
     return { kind: "auth", condition: e.condition, text };
   }
-  if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) {
+  const certificate = `TLS certificate of ${s.domain}`;
+  if (UNTRUSTED.test(code)) {
     return {
       kind: "security",
-      text: `TLS certificate of ${s.domain} is not trusted (${code}: ${e.message}); refusing to connect. Set XMPP_CA_FILE to the PEM of the CA that signed it`,
+      text:
+        s.caFile === undefined
+          ? `${certificate} is not trusted (${code}: no CA the system trusts signed it); refusing to connect. Set XMPP_CA_FILE to the PEM of the CA that signed it`
+          : `${certificate} is not signed by the CA in XMPP_CA_FILE (${s.caFile}) nor by one the system trusts (${code}); refusing to connect: point XMPP_CA_FILE at the CA that signed the server's certificate`,
+    };
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    const names = (e.cert?.subjectaltname ?? "").replace(/\b(DNS|IP Address):/g, "");
+    const but = names === "" ? "" : ` but for ${names}`;
+    return {
+      kind: "security",
+      text: `TLS certificate at ${at} is not for ${s.domain}${but} (${code}): that server does not host ${s.domain}, or XMPP_HOST / XMPP_PORT point to another server; refusing to connect`,
+    };
+  }
+  if (code === "CERT_HAS_EXPIRED") {
+    return {
+      kind: "security",
+      text: `${certificate} has expired (${code}); refusing to connect: the server's certificate must be renewed`,
+    };
+  }
+  if (code === "CERT_NOT_YET_VALID") {
+    return {
+      kind: "security",
+      text: `${certificate} is not valid yet (${code}); refusing to connect: check the clocks of this machine and of the server`,
+    };
+  }
+  if (/CERT/.test(code)) {
+    return {
+      kind: "security",
+      text: `${certificate} is not acceptable (${code}: ${oneLine(e.message)}); refusing to connect`,
+    };
+  }
+  if (code === "ERR_SSL_TLSV1_UNRECOGNIZED_NAME") {
+    return { kind: "network", text: notHosted(`it refused that TLS server name: ${code}`) };
+  }
+  if (code.startsWith("ERR_SSL_")) {
+    return {
+      kind: "network",
+      text: `the TLS handshake with ${at} failed (${code}: ${oneLine(e.message)})`,
     };
   }
   if (/^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(code)) {
     return {
       kind: "network",
-      text: `cannot reach the XMPP server of ${s.domain} (${code}); check XMPP_HOST / XMPP_PORT`,
+      text: `cannot reach the XMPP server of ${s.domain} at ${at} (${code}); check XMPP_HOST / XMPP_PORT`,
     };
   }
   if (e.name === "TimeoutError") {
     return {
       kind: "network",
-      text: `the XMPP server at ${serviceUri(s)} accepted the connection but did not answer in time`,
+      text: `the XMPP server at ${at} accepted the connection but did not answer in time`,
     };
   }
-  const message = e.message || String(err) || "unknown error";
-  return { kind: "network", text: code ? `${message} (${code})` : message };
+  const message = oneLine(e.message || String(err ?? "")) || e.name || "unknown error";
+  return {
+    kind: "network",
+    text: code && !message.includes(code) ? `${message} (${code})` : message,
+  };
 }
 
 /**

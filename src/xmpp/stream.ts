@@ -12,49 +12,19 @@ import type { XmppSettings } from "../config/index.ts";
 import type { Clock, Timer } from "../core/clock.ts";
 import type { StreamFault } from "../delivery/port.ts";
 import { composeClient, MECHANISMS } from "./client.ts";
-import { advertisedMaxBytes, faultOf, type Refusal, serviceUri } from "./faults.ts";
+import { type EarlyCause, explainEarlyFailure, silenceFault } from "./diagnose.ts";
+import { advertisedMaxBytes, faultOf, type Refusal, serverAt, serviceUri } from "./faults.ts";
+import { DEFAULT_LIVENESS, isSilentTooLong, type Liveness } from "./liveness.ts";
 import { serverProofMatches } from "./scram.ts";
 
 const NS_SM = "urn:xmpp:sm:3";
 const NS_STREAM = "http://etherx.jabber.org/streams";
+/** Longest wait for each step of the open (xmpp.js's `timeout`), within `openTimeoutMs`. */
+const STEP_TIMEOUT_MS = 10_000;
+/** Longest wait for the probe that tells a port's TLS mode after a failed open. */
+const PROBE_TIMEOUT_MS = 3000;
 
-/** How a stream tells it is alive, injectable so tests can be fast and exact. */
-export interface Liveness {
-  /** Silence after which the server is pinged (XEP-0199). */
-  readonly idleMs: number;
-  /** Further silence after which the stream is taken for dead. */
-  readonly timeoutMs: number;
-  /**
-   * The slowest rate a server reads at (ejabberd's `normal` shaper: 1,000 B/s): bytes
-   * written and not yet answered extend the allowance, so a stream that is busy
-   * sending a large message under a shaper is not cut.
-   */
-  readonly minBytesPerSecond: number;
-  /** Longest wait from connect to ready. */
-  readonly openTimeoutMs: number;
-}
-
-/** Defaults: ping after 30 s of silence, dead 20 s later (plus the bytes' allowance). */
-export const DEFAULT_LIVENESS: Liveness = {
-  idleMs: 30_000,
-  timeoutMs: 20_000,
-  minBytesPerSecond: 1000,
-  openTimeoutMs: 30_000,
-};
-
-/**
- * True when a stream silent for `silentMs` is taken for dead: the allowance is the idle
- * time, the ping's time-out, and the time the slowest server takes to read what was
- * written since the server last said anything (`unansweredBytes` at `minBytesPerSecond`).
- */
-export function isSilentTooLong(
-  s: { silentMs: number; unansweredBytes: number },
-  live: Liveness,
-): boolean {
-  const allowance =
-    live.idleMs + live.timeoutMs + (s.unansweredBytes * 1000) / live.minBytesPerSecond;
-  return s.silentMs > allowance;
-}
+export { DEFAULT_LIVENESS, isSilentTooLong, type Liveness } from "./liveness.ts";
 
 /** What a stream reports. */
 export interface StreamEvents {
@@ -99,13 +69,15 @@ export function openStream(deps: {
 }): Promise<Stream> {
   const { settings, log, clock } = deps;
   const live = deps.liveness ?? DEFAULT_LIVENESS;
+  // xmpp.js's time-out of each step (stream header, each negotiation answer).
+  const stepMs = Math.min(STEP_TIMEOUT_MS, live.openTimeoutMs);
   const [local] = settings.jid.split("@");
   const refusal: Refusal = { text: undefined };
   const c = composeClient({
     service: serviceUri(settings),
     domain: settings.domain,
     resource: deps.resource,
-    timeoutMs: 10_000,
+    timeoutMs: stepMs,
     async credentials(authenticate, mechanisms, entity) {
       // RFC 6120 §5.3.1: never authenticate over a stream TLS does not protect.
       if (!entity.isSecure()) {
@@ -133,24 +105,32 @@ export function openStream(deps: {
   let liveTimer: Timer | undefined;
   let settle: { resolve(s: Stream): void; reject(e: Error): void } | undefined;
 
-  const teardown = (fault: StreamFault) => {
+  const teardown = (fault: StreamFault, cause: EarlyCause = {}) => {
     if (over) return;
     over = true;
     clock.clearTimeout(liveTimer);
     clock.clearTimeout(openTimer);
     c.destroy();
     log.debug({ fault }, "stream down");
-    if (ready) events.emit("down", fault);
-    else settle?.reject(new StreamOpenError(fault));
+    if (ready) {
+      events.emit("down", fault);
+      return;
+    }
+    // Before a stream header, a probe of the port in the other TLS mode may say more.
+    const probeMs = Math.min(PROBE_TIMEOUT_MS, live.openTimeoutMs);
+    explainEarlyFailure(fault, cause, c.progress, settings.domain, probeMs)
+      .catch(() => fault)
+      .then((f) => settle?.reject(new StreamOpenError(f)));
   };
-  const fail = (err: unknown) => teardown(faultOf(err, settings, refusal));
+  const fail = (err: unknown) => {
+    const e = (err ?? {}) as { name?: string; code?: string };
+    if (e.name === "TimeoutError" && !ready && refusal.text === undefined)
+      teardown(silenceFault(c.progress, serverAt(settings), stepMs));
+    else teardown(faultOf(err, settings, refusal), { code: e.code });
+  };
 
   const openTimer = clock.setTimeout(
-    () =>
-      teardown({
-        kind: "network",
-        text: `the XMPP server at ${serviceUri(settings)} did not complete the login within ${live.openTimeoutMs} ms`,
-      }),
+    () => teardown(silenceFault(c.progress, serverAt(settings), live.openTimeoutMs)),
     live.openTimeoutMs,
   );
 
@@ -207,16 +187,17 @@ export function openStream(deps: {
     fail(err);
   });
   entity.on("close", () =>
-    teardown({ kind: "network", text: "the XMPP server closed the stream" }),
+    teardown({ kind: "network", text: "the XMPP server closed the stream" }, { closed: true }),
   );
   entity.on("disconnect", () =>
-    teardown({ kind: "network", text: "the XMPP server closed the connection" }),
+    teardown({ kind: "network", text: "the XMPP server closed the connection" }, { closed: true }),
   );
   entity.on("element", () => {
     lastInbound = clock.now();
     unanswered = 0;
   });
   entity.on("status", (status: string) => {
+    if (status === "open") c.progress.header = true;
     // Nagle's algorithm holds small writes for the previous segment's ACK: 20-40 ms per
     // message on an otherwise idle stream (BENCHMARKS.md). Stanzas are written whole.
     if (status === "connect" || status === "open") {
@@ -293,7 +274,7 @@ export function openStream(deps: {
 
   return new Promise<Stream>((resolve, reject) => {
     settle = { resolve, reject };
-    entity.start().catch(fail);
+    c.start().catch(fail);
   });
 }
 
