@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { compileTemplate } from "../core/render/template.ts";
 import type { Format, HmacCheck, Route, Target, XmppAccount } from "../core/routes.ts";
 import { type ConfigFile, type FileRoute, fileIssue } from "./file.ts";
-import { parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
+import { nickProblem, parseKnownRooms, type SettingIssue } from "./known-rooms.ts";
 
 /** Where routes come from: the KNOWN_ROOMS value and the checked CONFIG_FILE, if any. */
 export interface RouteSources {
@@ -78,7 +78,7 @@ function buildRoute(r: FileRoute, at: string, format: Format, ctx: Context): Rou
   return {
     name: r.name,
     tokens: tokensOf(r, at, ctx),
-    targets: r.targets.map((t, i) => targetOf(t, `${at}.targets[${i}]`, ctx)),
+    targets: targetsOf(r, at, ctx),
     format: r.format ?? format,
     ...(template && { template }),
     preformatted: r.preformatted,
@@ -233,6 +233,27 @@ function templateOf(r: FileRoute, at: string, ctx: Context): Route["template"] {
     ctx.issues.push(fileIssue(where, (err as Error).message));
     return undefined;
   }
+}
+
+/** The route's targets; a nick XMPP refuses, or a target listed twice, is an issue. */
+function targetsOf(r: FileRoute, at: string, ctx: Context): Target[] {
+  const first = new Map<string, number>();
+  return r.targets.map((t, i) => {
+    const where = `${at}.targets[${i}]`;
+    const problem = t.nick === undefined ? undefined : nickProblem(t.nick);
+    if (problem) ctx.issues.push(fileIssue(`${where}.nick`, `the nick ${problem}`));
+    const key = JSON.stringify([t.room?.toLowerCase(), t.nick, t.user?.toLowerCase()]);
+    const seen = first.get(key);
+    if (seen === undefined) first.set(key, i);
+    else
+      ctx.issues.push(
+        fileIssue(
+          where,
+          `repeats ${at}.targets[${seen}]: every post would arrive twice; remove one`,
+        ),
+      );
+    return targetOf(t, where, ctx);
+  });
 }
 
 function targetOf(t: FileRoute["targets"][number], at: string, ctx: Context): Target {

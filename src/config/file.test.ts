@@ -503,6 +503,25 @@ routes:
     assert.ok(!cross.some((e) => /pw-[12]/.test(e)), "no password in the errors");
   });
 
+  it("refuses a target listed twice in a route and a nick XMPP does not allow", () => {
+    const errors = fileErrors(`
+routes:
+  - name: a
+    token: tok-a
+    targets:
+      - { room: ops@conference.example.org, nick: bot }
+      - { room: Ops@conference.example.org, nick: bot }
+      - { room: dev@conference.example.org, nick: "bad\\u0007bell" }
+      - { user: alice@example.org }
+      - { user: Alice@example.org }
+`);
+    assert.deepEqual(errors, [
+      "CONFIG_FILE: routes[0].targets[1]: repeats routes[0].targets[0]: every post would arrive twice; remove one",
+      "CONFIG_FILE: routes[0].targets[2].nick: the nick holds U+0007, a control character; XMPP does not allow it in a nick (RFC 7622 §3.4)",
+      "CONFIG_FILE: routes[0].targets[4]: repeats routes[0].targets[3]: every post would arrive twice; remove one",
+    ]);
+  });
+
   it("loads examples/config.example.yaml verbatim, with its secret files stubbed", () => {
     const path = configFile("", {
       "secrets/grafana.token": "grafana-tok\n",
