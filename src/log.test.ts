@@ -47,3 +47,32 @@ test("the level is respected", () => {
   assert.equal(out.text().trim().split("\n").length, 1);
   assert.match(out.text(), /loud/);
 });
+
+test("request headers and raw request bytes are redacted wherever a library logs them", () => {
+  const out = sink(false);
+  const log = createLogger("trace", out);
+  const headers = {
+    authorization: "Bearer tok-1",
+    "proxy-authorization": "Basic dG9rLTI=",
+    cookie: "s=tok-3",
+    "set-cookie": ["s=tok-4"],
+    "x-grafana-alerting-signature": "sig-5",
+    "content-type": "multipart/form-data",
+  };
+  // @fastify/multipart logs its busboy options, the request's headers included.
+  log.trace({ busboyOptions: { headers } }, "Providing options to busboy");
+  log.trace({ req: { raw: { headers } } }, "deeper");
+  // Node's HTTP parser errors carry the bytes it read: path, headers and all.
+  const err = Object.assign(new Error("Parse Error"), {
+    code: "HPE_INVALID_HEADER_TOKEN",
+    rawPacket: Buffer.from("POST /post/tok-6 HTTP/1.1"),
+  });
+  log.trace({ err }, "client error");
+  log.trace(err, "as the first argument");
+  log.trace({ rawHeaders: ["Authorization", "Bearer tok-7"] }, "raw headers");
+  const text = out.text();
+  assert.doesNotMatch(text, /tok-|dG9rLT|sig-5|rawPacket":\{/);
+  const first = JSON.parse(text.split("\n")[0] as string);
+  assert.equal(first.busboyOptions.headers.authorization, "[redacted]");
+  assert.equal(first.busboyOptions.headers["content-type"], "multipart/form-data");
+});

@@ -7,14 +7,31 @@ import { createRequire } from "node:module";
 import { type Logger, pino } from "pino";
 import type { LogLevel } from "./config/index.ts";
 
-/** Paths pino censors in every line. */
+/** Request headers that carry credentials (or a signature a replay could reuse). */
+const SECRET_HEADERS = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "x-grafana-alerting-signature",
+];
+
+/**
+ * Paths pino censors in every line, up to two levels deep (pino redacts by path, not
+ * by key). Libraries log whole header objects (@fastify/multipart logs its busboy options
+ * at trace, `busboyOptions.headers`), and Node's HTTP parser errors carry `rawPacket`,
+ * the bytes read so far: request line (path token included) and headers.
+ */
 export const REDACT_PATHS = [
   "password",
   "token",
   "*.password",
   "*.token",
-  "req.headers.authorization",
-  "headers.authorization",
+  ...["", "*.", "*.*."].flatMap((depth) => [
+    ...SECRET_HEADERS.map((h) => `${depth}headers["${h}"]`),
+    `${depth}rawHeaders`,
+    `${depth}rawPacket`,
+  ]),
 ];
 
 /**

@@ -153,7 +153,12 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     bodyLimit: config.limits.maxBodyBytes,
     trustProxy: config.http.trustProxy,
     globalRateLimit: config.globalRateLimit,
-    readiness: () => ({ ...loop.readiness(), spool: spool.stats() }),
+    // Not ready while the spool cannot be written: every post would get a 503.
+    readiness: () => {
+      const r = loop.readiness();
+      const health = spool.health();
+      return { ...r, ready: r.ready && health.writable, spool: { ...spool.stats(), ...health } };
+    },
     metrics: metrics.scrape,
     onPostAnswered: metrics.request,
   });

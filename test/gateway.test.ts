@@ -2,12 +2,14 @@
 // XMPP account in the rooms checking exactly what arrived (body and sender nick).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { DatabaseSync } from "node:sqlite";
 import { after, before, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { httpPost } from "../src/devserver/http-post.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
+import { spoolPath } from "../src/spool/sqlite.ts";
 import { startTestGateway } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/witness.ts";
 
@@ -203,4 +205,28 @@ test("format text: Slack attachments arrive as readable text; a form post too", 
   });
   assert.equal(form.status, 200, form.body);
   await observer.waitFor((m) => m.nick === "slack-bot" && m.body === "deployed v1.2 ✓");
+});
+
+test("a spool that cannot be written: posts get 503 with Retry-After, /ready is 503 saying why; both recover", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `stok:${room1}:spool-bot` });
+  const ready = async () => {
+    const res = await fetch(`${g.url}/ready`);
+    return { status: res.status, body: (await res.json()) as { spool: { writable: boolean } } };
+  };
+  assert.equal((await ready()).status, 200);
+  // Another process holds the write lock past the spool's busy timeout: writes fail.
+  const other = new DatabaseSync(spoolPath(g.config.dataDir));
+  other.exec("BEGIN IMMEDIATE");
+  try {
+    const res = await postJson(g, "stok", { n: 1 });
+    assert.equal(res.status, 503, res.body);
+    const down = await ready();
+    assert.equal(down.status, 503);
+    assert.equal(down.body.spool.writable, false);
+  } finally {
+    other.exec("ROLLBACK");
+    other.close();
+  }
+  assert.equal((await postJson(g, "stok", { n: 2 })).status, 200);
+  assert.equal((await ready()).status, 200);
 });

@@ -1,9 +1,11 @@
 // Secrets never leave the gateway: `xmpp-msg-gw serve` runs as a child process at trace
 // level (every stanza logged) against a real Prosody with a password-protected room; it
 // is posted to with a known token in each way a token can come (path, Bearer, Basic),
-// with a wrong token, scraped and asked /ready; then its whole output and every file of
-// its data directory (SQLite spool, WAL) are searched for the token, the account
-// password and the room password, as they are and base64-encoded (SASL PLAIN, Basic).
+// as JSON, text and multipart, with a wrong token, with requests that are not valid HTTP
+// (whose raw bytes Node's parser keeps), scraped and asked /ready; then its whole output
+// and every file of its data directory (SQLite spool, WAL) are searched for the token,
+// the account password and the room password, as they are, URL-encoded, base64 (SASL
+// PLAIN, Basic), hex and as lists of decimal byte values (a logged Buffer).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +19,8 @@ import { connectOnce } from "../src/xmpp/one-shot.ts";
 import { configureTrust } from "../src/xmpp/trust.ts";
 import { killCliChildren, startServe } from "./support/cli.ts";
 import { clientSettings, gatewayEnv } from "./support/gateway.ts";
+import { leaks } from "./support/leaks.ts";
+import { parseReply, rawRequest } from "./support/raw-http.ts";
 import { type Observer, observe } from "./support/witness.ts";
 
 const secret = (what: string) => `${what}-${randomBytes(12).toString("hex")}`;
@@ -55,25 +59,6 @@ after(async () => {
   await observer?.stop();
   await server?.stop();
 });
-
-/** Every base64 text that holds `s`, whatever bytes come before it (3 alignments). */
-function base64Forms(s: string): string[] {
-  return [0, 1, 2].map((k) => {
-    const b64 = Buffer.concat([Buffer.alloc(k), Buffer.from(s)]).toString("base64");
-    // Drop the characters that also encode the neighbouring bytes.
-    return b64.slice(k === 0 ? 0 : 4, -4);
-  });
-}
-
-/** Names of the secrets found in `text`, in any of their forms. */
-function leaks(text: string, secrets: Record<string, string>): string[] {
-  const found: string[] = [];
-  for (const [name, value] of Object.entries(secrets)) {
-    const forms = new Set([value, encodeURIComponent(value), ...base64Forms(value)]);
-    for (const form of forms) if (text.includes(form)) found.push(`${name} as "${form}"`);
-  }
-  return found;
-}
 
 /** Every file under `dir`, as latin1 text (byte for byte), keyed by path. */
 function filesUnder(dir: string): Map<string, string> {
@@ -152,8 +137,26 @@ test("no token or password in the logs (trace level) or in the data directory", 
     }),
     await httpPost(`${base}/post/${ENV_TOKEN}`, "via known rooms", text),
   ];
+  // Multipart parsers log their options at trace, the request's headers among them
+  // (@fastify/multipart did: `busboyOptions.headers.authorization`).
+  const boundary = "secret-boundary";
+  const multipart = (field: string) =>
+    `--${boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n${field}\r\n--${boundary}--\r\n`;
+  const form = { "content-type": `multipart/form-data; boundary=${boundary}` };
+  delivered.push(
+    await httpPost(`${base}/post`, multipart("multipart bearer"), {
+      ...form,
+      authorization: `Bearer ${TOKEN}`,
+    }),
+    await httpPost(`${base}/post`, multipart("multipart basic"), {
+      ...form,
+      authorization: basic("grafana", TOKEN),
+      cookie: `session=${ENV_TOKEN}`,
+    }),
+  );
   for (const res of delivered) assert.equal(res.status, 200, res.body);
-  for (const body of ["via path", "via bearer", "via basic", "via known rooms"]) {
+  const bodies = ["via path", "via bearer", "via basic", "via known rooms"];
+  for (const body of [...bodies, "multipart bearer", "multipart basic"]) {
     await observer.waitFor((m) => m.body === body);
   }
   const refused = [
@@ -171,6 +174,23 @@ test("no token or password in the logs (trace level) or in the data directory", 
   assert.equal(dry.status, 200, dry.body);
   const wrongMethod = await get(`${base}/post/${TOKEN}`);
   assert.ok(wrongMethod.status >= 400 && wrongMethod.status < 500, wrongMethod.body);
+  // Requests that are not valid HTTP: Node's parser errors carry the bytes read so far
+  // (`rawPacket`: request line, token and Authorization header), which Fastify logs at trace.
+  const port = Number(new URL(base).port);
+  const head = (path: string) =>
+    `POST ${path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${TOKEN}\r\n`;
+  const malformed = [
+    `${head(`/post/${TOKEN}`)}Not A Header\r\nContent-Length: 2\r\n\r\nhi`,
+    `${head(`/post/${TOKEN}`)}Transfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n`,
+    `${head(`/post/${TOKEN}`)}X-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    `${head(`/post/${TOKEN}%zz`)}Content-Length: 2\r\n\r\nhi`,
+  ];
+  const malformedReplies = [];
+  for (const request of malformed) {
+    const reply = parseReply(await rawRequest(port, request));
+    assert.ok(reply.status >= 400 && reply.status < 500, `${reply.status} ${reply.body}`);
+    malformedReplies.push(reply);
+  }
   const metrics = await get(`${base}/metrics`);
   assert.equal(metrics.status, 200);
   const readyReply = await get(`${base}/ready`);
@@ -183,7 +203,16 @@ test("no token or password in the logs (trace level) or in the data directory", 
     "account password": GW.password,
     "room password": ROOM_PASS,
   };
-  const replies = [...delivered, ...refused, badJson, dry, wrongMethod, metrics, readyReply];
+  const replies = [
+    ...delivered,
+    ...refused,
+    ...malformedReplies,
+    badJson,
+    dry,
+    wrongMethod,
+    metrics,
+    readyReply,
+  ];
   assert.deepEqual(leaks(replies.map((r) => r.body).join("\n"), secrets), [], "in the replies");
   const whileRunning = filesUnder(dataDir);
   assert.ok(whileRunning.size > 0, "the spool has files");
@@ -205,6 +234,7 @@ test("no token or password in the logs (trace level) or in the data directory", 
     "PLAIN only",
   );
   assert.match(stdout, /"route":"locked"/, "request lines name the route");
+  assert.match(stdout, /client error/, "requests that are not HTTP are logged");
   for (const line of stdout.split("\n").filter((l) => l.trim() !== "")) {
     assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}`);
   }

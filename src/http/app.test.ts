@@ -3,6 +3,7 @@ import { Writable } from "node:stream";
 import { test } from "node:test";
 import { GatewayError } from "../core/errors.ts";
 import type { PostBody } from "../core/post.ts";
+import { renderPost } from "../core/render/index.ts";
 import { buildRouteTable, type Route } from "../core/routes.ts";
 import { createLogger } from "../log.ts";
 import { buildApp } from "./app.ts";
@@ -295,4 +296,29 @@ test("GET on a post URL is a plain 404, not a token error", async () => {
   const res = await app.inject({ method: "GET", url: "/post/s3cret-token" });
   assert.equal(res.statusCode, 404);
   assert.equal(res.json().error, "404 Not Found: no such endpoint: GET /post/…");
+});
+
+test("MESSAGE_FORMAT=json: a bare number posted prints as Python's json.dumps prints it", async () => {
+  const { app, got } = setup();
+  // Literal expectations, from python3 -c 'import json; print(json.dumps(json.loads(s)))'.
+  const cases: Array<[string, string]> = [
+    ["1.0", "1.0"],
+    ["-0.0", "-0.0"],
+    ["12345678901234567890123", "12345678901234567890123"],
+    ["1e3", "1000.0"],
+    ['{"a":1.0}', '{\n  "a": 1.0\n}'],
+  ];
+  for (const [payload] of cases) {
+    const res = await app.inject({
+      method: "POST",
+      url: "/post/s3cret-token",
+      headers: { "content-type": "application/json" },
+      payload,
+    });
+    assert.equal(res.statusCode, 200, res.body);
+  }
+  assert.deepEqual(
+    got.map((body) => renderPost(route, body)[0]),
+    cases.map(([, printed]) => printed),
+  );
 });

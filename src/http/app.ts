@@ -16,8 +16,9 @@ import { verifySignature } from "../core/hmac.ts";
 import type { Accepted, PostBody, Preview } from "../core/post.ts";
 import type { RateLimit, Route, RouteTable } from "../core/routes.ts";
 import { createTokenBucket, type TokenBucket } from "../core/token-bucket.ts";
-import { readMultipart, registerBodyParsers } from "./body.ts";
-import { toReply } from "./errors.ts";
+import { postBodyOf, registerBodyParsers } from "./body.ts";
+import { edgeOptions, registerEdge } from "./edge.ts";
+import { DEFAULT_RETRY_AFTER, toReply } from "./errors.ts";
 
 export type { Preview } from "../core/post.ts";
 
@@ -68,6 +69,9 @@ export function tokenOf(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** How long a client may take to send one whole request. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** Builds the Fastify app (not listening). */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const bodyLimit = deps.bodyLimit ?? 1024 * 1024;
@@ -77,12 +81,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     // Slow clients must not hold sockets for ever.
-    requestTimeout: 30_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     connectionTimeout: 60_000,
-    return503OnClosing: true,
+    // Router and server refusals (bad URL, 414, 431, not HTTP, closing) in the one shape.
+    ...edgeOptions(deps.log, REQUEST_TIMEOUT_MS),
     // req.ip (the request log's `remote`) follows X-Forwarded-For only through these.
     trustProxy: deps.trustProxy?.length ? [...deps.trustProxy] : false,
   });
+  registerEdge(app);
   app.decorateRequest("gwRoute", undefined);
   app.decorateRequest("rawBody", undefined);
   const now = deps.now ?? Date.now;
@@ -148,7 +154,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const r = toReply(err, bodyLimit);
-    if (r.status >= 500) req.log.error({ err, route: req.gwRoute?.name }, r.body.error);
+    // A 500 is the gateway's own bug; a 503 (spool full, shutting down) is its state.
+    if (r.status === 500) req.log.error({ err, route: req.gwRoute?.name }, r.body.error);
+    else if (r.status >= 500) req.log.warn({ route: req.gwRoute?.name }, r.body.error);
     return reply.code(r.status).headers(r.headers).send(r.body);
   });
   app.setNotFoundHandler((req, reply) => {
@@ -163,9 +171,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const post = async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.gwRoute as Route;
-    const body: PostBody = req.isMultipart()
-      ? { kind: "json", value: await readMultipart(req) }
-      : ((req.body as PostBody | undefined) ?? { kind: "text", text: "" });
+    const body = postBodyOf(req);
     const query = req.query as { wait?: string; dry_run?: string };
     if (query.dry_run === "1" || query.dry_run === "true") {
       if (!deps.preview) throw new GatewayError("NOT_FOUND", "dry runs are not available here");
@@ -183,6 +189,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get("/health", async () => ({ status: "ok" }));
   app.get("/ready", async (_req, reply) => {
     const r = deps.readiness?.() ?? { ready: true };
+    if (!r.ready) reply.header("retry-after", String(DEFAULT_RETRY_AFTER));
     return reply.code(r.ready ? 200 : 503).send(r);
   });
   if (deps.metrics) {

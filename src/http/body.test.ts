@@ -4,6 +4,7 @@ import type { PostBody } from "../core/post.ts";
 import { buildRouteTable, type Route } from "../core/routes.ts";
 import { createLogger } from "../log.ts";
 import { buildApp } from "./app.ts";
+import { decodeText, parseFormBody } from "./body.ts";
 
 const route: Route = {
   name: "r",
@@ -128,5 +129,38 @@ test("vendor +json types are JSON; a body with no Content-Type is a 415 listing 
   assert.match(
     none.json().error,
     /use one of application\/json, application\/x-www-form-urlencoded, multipart\/form-data, text\/plain/,
+  );
+});
+
+test("form parsing is linear: 200,000 repeats of one key cost about ten times 20,000", () => {
+  const time = (n: number) => {
+    const text = "a&".repeat(n);
+    const start = process.hrtime.bigint();
+    const value = parseFormBody(text, Number.POSITIVE_INFINITY) as { a: string[] };
+    assert.equal(value.a.length, n);
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  };
+  time(20_000); // warm up
+  const small = Math.min(time(20_000), time(20_000), time(20_000));
+  const large = time(200_000);
+  // Linear is about 10x; copying the array on each repeat (quadratic) was about 100x,
+  // and took minutes. The floor absorbs timer noise on a busy machine.
+  assert.ok(large < 30 * small + 100, `20k: ${small.toFixed(1)} ms, 200k: ${large.toFixed(1)} ms`);
+});
+
+test("finding the first invalid UTF-8 byte is not quadratic: 200 KB cost about ten times 20 KB", () => {
+  const time = (n: number) => {
+    const bytes = Buffer.concat([Buffer.alloc(n, 0x61), Buffer.from([0xff])]);
+    const start = process.hrtime.bigint();
+    assert.throws(() => decodeText(bytes), { message: new RegExp(`at byte offset ${n}\\)$`) });
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  };
+  time(20_000); // warm up
+  const small = Math.min(time(20_000), time(20_000), time(20_000));
+  const large = time(200_000);
+  // Decoding every prefix in turn was about 100x (1 MiB took over a minute).
+  assert.ok(
+    large < 30 * small + 100,
+    `20 KB: ${small.toFixed(1)} ms, 200 KB: ${large.toFixed(1)} ms`,
   );
 });

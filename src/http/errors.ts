@@ -15,6 +15,10 @@ const STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   PAYLOAD_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
+  HEADERS_TOO_LARGE: 431,
+  REQUEST_TIMEOUT: 408,
+  EXPECTATION_FAILED: 417,
   NOT_FOUND: 404,
   UNAVAILABLE: 503,
   SPOOL_FULL: 503,
@@ -23,6 +27,9 @@ const STATUS: Record<ErrorCode, number> = {
   DELIVERY_REFUSED: 403,
   INTERNAL: 500,
 };
+
+/** Seconds a 503 or 429 asks the caller to wait when the error names no time of its own. */
+export const DEFAULT_RETRY_AFTER = 5;
 
 /** An HTTP reply: status, JSON body and extra headers. */
 export interface ErrorReply {
@@ -52,10 +59,19 @@ function fromFastify(
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return new GatewayError("BAD_REQUEST", "Content-Length does not match the body");
   }
+  if (err.statusCode === 413) return new GatewayError("PAYLOAD_TOO_LARGE", err.message);
+  if (err.statusCode === 415) return new GatewayError("UNSUPPORTED_MEDIA_TYPE", err.message);
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
     // Fastify's JSON parser reports syntax errors (with the position) and
     // prototype-poisoning attempts as 400s.
     return new GatewayError("BAD_REQUEST", err.message);
+  }
+  if (err.code?.startsWith("Z_") || err.code?.startsWith("ERR_BROTLI")) {
+    // node:zlib errors are the caller's corrupt data (encoding.ts says which coding).
+    return new GatewayError(
+      "BAD_REQUEST",
+      `the body is not valid compressed data (${err.message})`,
+    );
   }
   return new GatewayError("INTERNAL", "internal error", { cause: err });
 }
@@ -68,7 +84,10 @@ export function toReply(err: unknown, bodyLimit = 1024 * 1024): ErrorReply {
       : fromFastify(err as { code?: string; message: string; statusCode?: number }, bodyLimit);
   const status = STATUS[g.code];
   const headers: Record<string, string> = {};
-  if (g.retryAfter !== undefined) headers["retry-after"] = String(g.retryAfter);
+  // Every 503 and 429 says when to come back (RFC 9110 §10.2.3), whoever raised it.
+  const retryAfter =
+    g.retryAfter ?? (status === 503 || status === 429 ? DEFAULT_RETRY_AFTER : undefined);
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
   if (g.code === "TOKEN_MISSING") headers["www-authenticate"] = 'Bearer realm="xmpp-msg-gw"';
   return { status, body: { error: `${status} ${STATUS_CODES[status]}: ${g.message}` }, headers };
 }

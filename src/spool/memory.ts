@@ -230,6 +230,9 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
     },
     purgeDead: (ids) => write(() => takeDead(store, ids).length),
     stats: () => ({ ...(final ?? counts()) }),
+    // Memory never refuses a write; only a closed spool cannot be written.
+    health: () =>
+      closed ? { writable: false, error: "the memory spool is closed" } : { writable: true },
     async close() {
       if (closed) return;
       closed = true;

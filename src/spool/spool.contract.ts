@@ -275,6 +275,19 @@ export function spoolContract(name: string, open: OpenSpool): void {
     );
 
     test(
+      "health: writable while open; after close not, saying why (for /ready)",
+      withSpool(ROOMY, async ({ spool }) => {
+        assert.deepEqual(spool.health(), { writable: true });
+        await spool.enqueue([message(A, "x")]);
+        assert.deepEqual(spool.health(), { writable: true });
+        await spool.close();
+        const { writable, error } = spool.health();
+        assert.equal(writable, false);
+        assert.match(error ?? "", /closed/);
+      }),
+    );
+
+    test(
       "after close every call is refused as UNAVAILABLE",
       withSpool(ROOMY, async ({ spool }) => {
         const [m] = await spool.enqueue([message(A, "x")]);

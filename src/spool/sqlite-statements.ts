@@ -54,6 +54,9 @@ export function prepareStatements(db: DatabaseSync) {
     // Changes only when another connection (the `spool` CLI) committed
     // (https://www.sqlite.org/pragma.html#pragma_data_version).
     dataVersion: db.prepare("PRAGMA data_version"),
+    // AUTOINCREMENT keeps the highest seq ever handed out here (https://www.sqlite.org/autoinc.html).
+    lastSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
+    userVersion: db.prepare("PRAGMA user_version"),
     insert: db.prepare(
       "INSERT INTO messages (id, post_id, route, room, nick, body, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
@@ -102,6 +105,19 @@ export function prepareStatements(db: DatabaseSync) {
     /** Another connection's commits change this number; this connection's never do. */
     dataVersion(): number {
       return Number(s.dataVersion.get()?.data_version ?? 0);
+    },
+    /** The highest seq handed out so far (0 before the first message). */
+    lastSeq(): number {
+      return Number(s.lastSeq.get()?.seq ?? 0);
+    },
+    /**
+     * Writes the database header (user_version, unchanged) inside the open transaction:
+     * the smallest real write, which fails as a post would on a read-only file, where an
+     * empty BEGIN IMMEDIATE … COMMIT succeeds.
+     */
+    touch(): void {
+      const version = Math.trunc(Number(s.userVersion.get()?.user_version ?? 0));
+      db.exec(`PRAGMA user_version = ${version}`);
     },
     /** Inserts the messages of one post; `bytes[i]` is the UTF-8 size of message i. */
     insert(messages: readonly NewMessage[], bytes: readonly number[], createdAt: number) {

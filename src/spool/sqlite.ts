@@ -2,54 +2,39 @@
  * The spool in one SQLite file (`node:sqlite`, no native addon). Writes are group
  * committed: every write requested in one tick, or while a flush runs, goes into one
  * transaction on the next macrotask, so a burst of posts costs one fsync, not one each.
+ * After each commit the high-water mark (`highwater.ts`) moves to the newest seq, so that
+ * the next start can tell when acknowledged messages went missing (`integrity.ts`).
  */
-import { mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { dirname } from "node:path";
 import { GatewayError } from "../core/errors.ts";
+import { trackHealth } from "./health.ts";
+import { highWaterPath } from "./highwater.ts";
 import { spoolFull } from "./limits.ts";
-import { migrate, rollback } from "./migrations.ts";
-import { type Counts, type Delta, prepareStatements } from "./sqlite-statements.ts";
-import type { Lane, NewMessage, Spool, SpooledMessage, SpoolLimits } from "./types.ts";
+import { rollback } from "./migrations.ts";
+import {
+  describe,
+  isConstraint,
+  isReadOnly,
+  openDatabase,
+  type SqliteSpoolOptions,
+} from "./sqlite-open.ts";
+import type { Counts, Delta } from "./sqlite-statements.ts";
+import type { Lane, NewMessage, Spool, SpooledMessage } from "./types.ts";
+
+export { type CommitInfo, type SqliteSpoolOptions, spoolPath } from "./sqlite-open.ts";
 
 /** Seconds a client is asked to wait (`Retry-After`) when the spool cannot take a post. */
 const RETRY_AFTER = 30;
+
+/** How long a bookkeeping write may wait to share a commit with others. */
+const LAZY_MS = 20;
 
 /**
  * Writes per transaction at most. node:sqlite is synchronous, so a transaction blocks
  * the event loop while it runs: 1000 posts take about 10 ms, and a larger burst is
  * committed in several transactions with other work (HTTP, XMPP) in between.
  */
-/** How long a bookkeeping write may wait to share a commit with others. */
-const LAZY_MS = 20;
-
 const MAX_BATCH = 1000;
-
-/** What one commit wrote, for metrics and for tests that count transactions. */
-export interface CommitInfo {
-  /** How many spool calls (enqueue, delivered, …) the transaction carried. */
-  readonly operations: number;
-  /** Time from BEGIN to the end of COMMIT (including the fsync), in ms. */
-  readonly ms: number;
-}
-
-/** Options of `openSqliteSpool`. */
-export interface SqliteSpoolOptions {
-  /** The database file; its directory is created when missing. */
-  readonly path: string;
-  readonly limits: SpoolLimits;
-  /** The clock, ms since the epoch (createdAt, failedAt). */
-  readonly now?: () => number;
-  /** How long a write waits for another process's lock before its batch fails UNAVAILABLE. */
-  readonly busyTimeoutMs?: number;
-  /** Called after every commit. */
-  readonly onCommit?: (info: CommitInfo) => void;
-}
-
-/** The spool file inside the data directory (`DATA_DIR`). */
-export function spoolPath(dataDir: string): string {
-  return join(dataDir, "spool.sqlite");
-}
 
 /** One write waiting for the next group commit. */
 interface Write {
@@ -69,49 +54,12 @@ function add(into: Counts, d: Delta, sign = 1): void {
   into.deadLetters += sign * d.deadLetters;
 }
 
-/** SQLITE_CONSTRAINT and its extended codes (https://www.sqlite.org/rescode.html#constraint). */
-function isConstraint(err: unknown): boolean {
-  return ((err as { errcode?: number }).errcode ?? 0) % 256 === 19;
-}
-
-function describe(err: unknown): string {
-  const e = err as { message?: string; errstr?: string };
-  const message = String(e.message ?? err);
-  // node:sqlite puts SQLite's generic text for the code in `errstr`, details in `message`.
-  return e.errstr === undefined || e.errstr === message ? message : `${e.errstr}: ${message}`;
-}
-
-/** Opens, configures and migrates the database file. */
-function openDatabase(path: string, busyTimeoutMs: number) {
-  let db: DatabaseSync | undefined;
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-    db = new DatabaseSync(path);
-    // WAL: readers (the delivery loop, the `spool` CLI) never block the writer, and a
-    // commit appends to one file (https://www.sqlite.org/wal.html). synchronous=FULL:
-    // in WAL mode NORMAL may lose the last commits on power loss; FULL syncs the WAL at
-    // every commit, so an acknowledged message survives it
-    // (https://www.sqlite.org/pragma.html#pragma_synchronous). busy_timeout: wait for
-    // another process's short write instead of failing at once.
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = FULL");
-    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
-    migrate(db, path);
-    return { db, sql: prepareStatements(db) };
-  } catch (err) {
-    db?.close();
-    if (err instanceof GatewayError) throw err;
-    throw new GatewayError("UNAVAILABLE", `cannot open the spool ${path}: ${describe(err)}`, {
-      cause: err,
-    });
-  }
-}
-
 /** Opens (creating and migrating when needed) the spool at `opts.path`. */
 export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
   const now = opts.now ?? Date.now;
   const { path, limits } = opts;
-  const { db, sql } = openDatabase(path, opts.busyTimeoutMs ?? 5000);
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+  let { db, sql } = openDatabase(path, busyTimeoutMs);
 
   /** Counts as committed; `reserved` is what accepted but unflushed enqueues will add. */
   const counts: Counts = sql.counts();
@@ -123,10 +71,46 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
   /** Bookkeeping writes (delivered, failures) wait a little to share a commit. */
   let lazyTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Why the spool is closed: close() was called, or it could not be opened again. */
+  let closedWhy = `the spool ${path} is closed`;
+  /** Whether the last failed write found the file read-only (SQLITE_READONLY). */
+  let readOnly = false;
+  // The smallest real write (`touch`): at open, and while the spool cannot be written.
+  const health = trackHealth(highWaterPath(path), () => {
+    if (readOnly) reopen();
+    return write(() => {
+      sql.touch();
+      return { value: undefined, delta: ZERO };
+    });
+  });
 
   const unavailable = (why: string, cause?: unknown) =>
     new GatewayError("UNAVAILABLE", why, { retryAfter: RETRY_AFTER, cause });
-  const closedError = () => unavailable(`the spool ${path} is closed`);
+  const closedError = () => unavailable(closedWhy);
+
+  function failed(why: string, err: unknown): void {
+    readOnly = isReadOnly(err);
+    health.failed(why);
+  }
+
+  /**
+   * SQLite opens a file it may not write read-only, and every connection of this process
+   * to the file stays read-only until all of them are closed: once DATA_DIR is writable
+   * again, only a new connection can write. The start-up check is not run again: nothing
+   * can have written the file meanwhile.
+   */
+  function reopen(): void {
+    db.close();
+    try {
+      ({ db, sql } = openDatabase(path, busyTimeoutMs, false));
+    } catch (err) {
+      closed = true;
+      closedWhy = `the spool ${path} could not be opened again: ${describe(err)}; restart the gateway`;
+      return;
+    }
+    readOnly = false;
+    seenVersion = -1; // data_version is per connection: recount at the next look
+  }
 
   /** Re-reads the counts when another process (the `spool` CLI) changed the file. */
   function syncExternal(): void {
@@ -147,6 +131,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     const started = performance.now();
     const done: Array<{ w: Write; value: unknown; delta: Delta }> = [];
     const refused: Array<{ w: Write; err: unknown }> = [];
+    let seq: number;
     try {
       // IMMEDIATE takes the write lock up front, so a busy database fails here, before
       // anything was written (https://www.sqlite.org/lang_transaction.html).
@@ -172,16 +157,19 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
           refused.push({ w, err });
         }
       }
+      seq = sql.lastSeq();
       db.exec("COMMIT");
     } catch (err) {
       rollback(db);
       const e = unavailable(`the spool could not be written: ${describe(err)}`, err);
+      failed(e.message, err);
       for (const w of batch) {
         if (w.reserved) add(reserved, w.reserved, -1);
         w.reject(e);
       }
       return;
     }
+    health.committed(seq);
     for (const { w, value, delta } of done) {
       if (w.reserved) add(reserved, w.reserved, -1);
       add(counts, delta);
@@ -245,6 +233,19 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     return write(() => ({ value: sql.insert(messages, bytes, createdAt), delta: want }), want);
   }
 
+  // Tried at open, so that a read-only DATA_DIR shows in /ready before a post fails.
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    sql.touch();
+    const seq = sql.lastSeq();
+    db.exec("COMMIT");
+    health.committed(seq);
+  } catch (err) {
+    rollback(db);
+    const fix = isReadOnly(err) ? `; make ${dirname(path)} and its files writable` : "";
+    failed(`the spool ${path} cannot be written: ${describe(err)}${fix}`, err);
+  }
+
   return {
     enqueue,
     lanes: () => read(() => sql.lanes()),
@@ -278,6 +279,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
         const count = sql.purge(ids);
         return { value: count, delta: { messages: 0, bytes: 0, deadLetters: -count } };
       }),
+    health: () => (closed ? { writable: false, error: closedWhy } : health.current()),
     stats() {
       // After close, and when the file cannot be read, the last counts are still the best
       // answer: a metrics scrape must not fail.
@@ -292,6 +294,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       if (timer !== undefined) clearImmediate(timer);
       while (queue.length > 0) flush();
       db.close();
+      await health.close();
     },
   };
 }

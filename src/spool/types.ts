@@ -51,6 +51,14 @@ export interface SpoolStats {
   readonly deadLetters: number;
 }
 
+/** Whether the spool can take writes now, for `/ready`. */
+export interface SpoolHealth {
+  /** False from a failed write (read-only or full disk, a lock held too long) until one succeeds, and after close. */
+  readonly writable: boolean;
+  /** Why not, when not. */
+  readonly error?: string;
+}
+
 /** Capacity limits; `enqueue` refuses a post that would exceed either. */
 export interface SpoolLimits {
   readonly maxMessages: number;
@@ -83,6 +91,8 @@ export interface Spool {
   /** Deletes dead letters (all when `ids` is undefined); returns how many. */
   purgeDead(ids?: readonly string[]): Promise<number>;
   stats(): SpoolStats;
+  /** Whether writes go through now; never throws (a `/ready` probe must not fail). */
+  health(): SpoolHealth;
   /** Flushes pending writes and closes; later calls reject with "UNAVAILABLE". */
   close(): Promise<void>;
 }

@@ -21,6 +21,15 @@ describe("renderPost", () => {
     assert.deepEqual(renderPost(route("text"), json({ text: "hi" })), ["hi"]);
   });
 
+  it("prints a bare top-level number as Python does when the body's JSON text came with it", () => {
+    const bare = (source: string) => ({ kind: "json", value: JSON.parse(source), source }) as const;
+    assert.deepEqual(renderPost(route("json"), bare("1.0")), ["1.0"]);
+    assert.deepEqual(renderPost(route("json"), bare("12345678901234567890123")), [
+      "12345678901234567890123",
+    ]);
+    assert.deepEqual(renderPost(route("json"), bare("-0.0")), ["-0.0"]);
+  });
+
   it("sends a text body verbatim, whatever the format, template or preformatted option", () => {
     const template = compileTemplate("T: {{ body }}", "t");
     for (const r of [route("json", { preformatted: true }), route("auto", { template })]) {

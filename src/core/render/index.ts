@@ -9,8 +9,8 @@ import { renderJson } from "./json.ts";
 import { renderText } from "./text.ts";
 import { renderYaml } from "./yaml.ts";
 
-const RENDERERS: Record<Format, (value: unknown) => string[]> = {
-  json: (v) => [renderJson(v)],
+const RENDERERS: Record<Format, (value: unknown, source: string | undefined) => string[]> = {
+  json: (v, source) => [renderJson(v, source)],
   yaml: (v) => [renderYaml(v)],
   // A body with no Slack text still says something: its YAML.
   text: (v) => [renderText(v) ?? renderYaml(v)],
@@ -30,7 +30,7 @@ export function preformattedBlock(text: string): string {
 export function renderPost(route: Route, body: PostBody): string[] {
   if (body.kind === "text") return [body.text];
   if (route.template !== undefined) return [route.template(body.value)];
-  const messages = RENDERERS[route.format](body.value);
+  const messages = RENDERERS[route.format](body.value, body.source);
   const wrap = route.preformatted === true && (route.format === "json" || route.format === "yaml");
   return wrap ? messages.map(preformattedBlock) : messages;
 }

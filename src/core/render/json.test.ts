@@ -337,8 +337,48 @@ describe("renderJson", () => {
 
   it("prints an integral float as an int when it has no source (JSON.parse forgets `1.0`)", () => {
     assert.equal(renderJson(JSON.parse('{"a": 1.0}')), '{\n  "a": 1\n}');
-    // A bare top-level number has no object to keep its source beside.
+    // A bare top-level number has no object to keep its source beside: without its text
+    // it prints as the likeliest value.
     assert.equal(renderJson(parseJsonForRender("1.0")), "1");
+  });
+
+  it("prints a bare top-level number as Python prints it when given the body's text", () => {
+    // [body, what python3 `json.dumps(json.loads(body), indent=2)` printed]; do not edit by hand.
+    const cases: [string, string][] = [
+      ["1.0", "1.0"],
+      ["-0.0", "-0.0"],
+      ["0.0", "0.0"],
+      ["-1.0", "-1.0"],
+      ["100.0", "100.0"],
+      ["1e3", "1000.0"],
+      ["1E3", "1000.0"],
+      ["1E+2", "100.0"],
+      ["-1e-0", "-1.0"],
+      ["0e0", "0.0"],
+      ["1.5e2", "150.0"],
+      ["12345678901234567890123", "12345678901234567890123"],
+      ["-12345678901234567890123", "-12345678901234567890123"],
+      ["123456789012345678", "123456789012345678"],
+      ["9007199254740993", "9007199254740993"],
+      ["10000000000000000", "10000000000000000"],
+      ["-0", "0"],
+      ["1e400", "Infinity"],
+      ["-1e400", "-Infinity"],
+      ["2.50", "2.5"],
+      ["1e16", "1e+16"],
+      ["1e-7", "1e-07"],
+      [" \r\n\t1.0\n", "1.0"],
+    ];
+    for (const [body, expected] of cases) {
+      assert.equal(renderJson(parseJsonForRender(body), body), expected, JSON.stringify(body));
+    }
+  });
+
+  it("ignores a text that does not belong to the value", () => {
+    assert.equal(renderJson(1, "1.0 but not a number"), "1");
+    assert.equal(renderJson(2, "1.0"), "2");
+    assert.equal(renderJson({ a: 1 }, "1.0"), '{\n  "a": 1\n}');
+    assert.equal(renderJson("1.0", "1.0"), '"1.0"');
   });
 
   it("prints bigints as Python ints", () => {

@@ -11,8 +11,8 @@
  * the numbers JSON.parse would lose, and the source order of integer-like keys (a JS object
  * always lists `"2"` before `"b"`; a Python dict keeps insertion order). It keeps that
  * knowledge beside the plain value, keyed by each object or array, so every other consumer
- * still sees ordinary JSON values. A bare top-level number has no object to key on, so the
- * body `1.0` alone renders as `1`.
+ * still sees ordinary JSON values. A bare top-level number has no object to key on: for it,
+ * pass the body's text to `renderJson` too, or the body `1.0` alone renders as `1`.
  */
 
 /** What `parseJsonForRender` remembers about one object or array. */
@@ -26,9 +26,28 @@ interface SourceInfo {
 // Keyed by identity and weakly held: the information lives exactly as long as the value.
 const sourceInfo = new WeakMap<object, SourceInfo>();
 
-/** Renders `value` (JSON data: plain objects, arrays, strings, numbers, booleans, null) as `json.dumps(value, indent=2)` would. */
-export function renderJson(value: unknown): string {
+/**
+ * Renders `value` (JSON data: plain objects, arrays, strings, numbers, booleans, null) as
+ * `json.dumps(value, indent=2)` would. `source`, the JSON text `value` was parsed from, is
+ * only looked at when `value` is a bare number: it is the one place that still knows
+ * whether the body said `1.0` or `1`.
+ */
+export function renderJson(value: unknown, source?: string): string {
+  if (typeof value === "number" && source !== undefined) {
+    const text = bareNumberText(source, value);
+    if (text !== undefined) return text;
+  }
   return write(value, "", new Set(), undefined);
+}
+
+/** RFC 8259 §6: a JSON number, and the whitespace JSON allows around a value (§2). */
+const BARE_NUMBER = /^[ \t\n\r]*(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t\n\r]*$/;
+
+/** Python's text for `source` when it is one JSON number whose value is `value` and prints differently. */
+function bareNumberText(source: string, value: number): string | undefined {
+  const literal = BARE_NUMBER.exec(source)?.[1];
+  if (literal === undefined || !Object.is(Number(literal), value)) return undefined;
+  return pythonOverride(literal, value);
 }
 
 /** Parses JSON text like `JSON.parse` (same errors) and remembers what `renderJson` needs to print numbers and key order exactly as Python would. */
