@@ -41,11 +41,20 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 /** Connects and waits for `online`; the caller stops the client. */
 async function connect(service: string, username: string, password: string): Promise<Client> {
-  const xmpp = client({ service, domain: server.domain, username, password, resource: "test" });
+  // xmpp.js waits 2 s for the server's stream header by default: too short for a freshly
+  // started ejabberd on a loaded machine (its first TLS handshake is slow).
+  const xmpp = client({
+    service,
+    domain: server.domain,
+    username,
+    password,
+    resource: "test",
+    timeout: 10_000,
+  } as Parameters<typeof client>[0]);
   const errors: unknown[] = [];
   xmpp.on("error", (err: unknown) => errors.push(err));
   try {
-    await withTimeout(xmpp.start(), 5_000, `login via ${service}`);
+    await withTimeout(xmpp.start(), 12_000, `login via ${service}`);
     return xmpp;
   } catch (err) {
     await stopClient(xmpp);
@@ -73,17 +82,17 @@ async function logIn(service: string, username: string, password: string): Promi
 
 const starttls = (): string => `xmpp://${server.host}:${server.c2sPort}`;
 
-test("a registered user logs in over STARTTLS", { timeout: 15_000 }, async () => {
+test("a registered user logs in over STARTTLS", { timeout: 30_000 }, async () => {
   assert.equal(await logIn(starttls(), "alice", "alice-secret"), "alice@localhost/test");
 });
 
-test("a registered user logs in over direct TLS", { timeout: 15_000 }, async () => {
+test("a registered user logs in over direct TLS", { timeout: 30_000 }, async () => {
   const address = await logIn(`xmpps://localhost:${server.directTlsPort}`, "alice", "alice-secret");
   assert.equal(address, "alice@localhost/test");
 });
 
 test("users registered later can log in too; a wrong password is refused", {
-  timeout: 15_000,
+  timeout: 40_000,
 }, async () => {
   await server.register("bob", "bob-secret");
   assert.equal(await logIn(starttls(), "bob", "bob-secret"), "bob@localhost/test");
@@ -91,7 +100,7 @@ test("users registered later can log in too; a wrong password is refused", {
 });
 
 test("a room on conference.localhost reflects groupchat and archives it (MAM)", {
-  timeout: 20_000,
+  timeout: 40_000,
 }, async () => {
   const xmpp = await connect(starttls(), "alice", "alice-secret");
   try {
