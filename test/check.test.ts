@@ -1,9 +1,13 @@
 // `xmpp-msg-gw check` as an operator runs it, against a real Prosody.
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { createLogger } from "../src/log.ts";
 import { runCli } from "./support/cli.ts";
-import { xmppEnv } from "./support/gateway.ts";
+import { startTestGateway, xmppEnv } from "./support/gateway.ts";
 import { type Observer, observe } from "./support/witness.ts";
 
 const GW = { user: "checkbot", password: "check-pass-1" };
@@ -83,4 +87,31 @@ test("an invalid configuration: the setting and what would be valid, exit 2", as
     r.out,
     /KNOWN_ROOMS: entry 1 has no nick; expected token:room@conference\.example\.org:nick/,
   );
+});
+
+test("a check while the gateway runs on the same account leaves the gateway's sessions alone", async () => {
+  const room = `live@${server.mucDomain}`;
+  const env = { KNOWN_ROOMS: `lv:${room}:live-bot`, DATA_DIR: mkdtempSync(join(tmpdir(), "gw-")) };
+  const g = await startTestGateway(server, GW, env, { log: createLogger("fatal") });
+  try {
+    const r = await check(env);
+    assert.equal(r.code, 0, r.out);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const ready = await fetch(`${g.url}/ready`);
+    assert.equal(ready.status, 200, await ready.text());
+    const metrics = await (await fetch(`${g.url}/metrics`)).text();
+    assert.doesNotMatch(
+      metrics,
+      /xmpp_msg_gw_xmpp_reconnects_total\{[^}]*\} [1-9]/,
+      "the gateway never reconnected",
+    );
+    const res = await fetch(`${g.url}/post/lv`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "after the check",
+    });
+    assert.equal(res.status, 200, await res.text());
+  } finally {
+    await g.stop();
+  }
 });

@@ -86,6 +86,8 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
     nicks: topology.keys(),
     passwords: roomPasswords(config.routes),
     accounts,
+    // Resources of its own: the running gateway's sessions stay as they are.
+    resourceSuffix: "-check",
     log,
     clock: systemClock,
     selfPingMs: 0,

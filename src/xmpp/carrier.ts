@@ -8,7 +8,7 @@ import type { XmppSettings } from "../config/index.ts";
 import type { Clock } from "../core/clock.ts";
 import { DIRECT_NICK, type XmppAccount } from "../core/routes.ts";
 import type { Carrier, CarrierEvents } from "../delivery/port.ts";
-import { createSession, type Session } from "./session.ts";
+import { createSession, resourceFor, type Session } from "./session.ts";
 import type { Liveness } from "./stream.ts";
 
 /** The carrier, and its sessions for room administration in tools and tests. */
@@ -35,6 +35,11 @@ export function createXmppCarrier(deps: {
   nicks: Iterable<string>;
   /** Room passwords (XEP-0045 §7.2.6) by room JID. */
   passwords: ReadonlyMap<string, string>;
+  /**
+   * Appended to each session's resource: `check` binds resources of its own, so that it
+   * does not replace the sessions of a gateway running on the same account.
+   */
+  resourceSuffix?: string;
   /** The nicks sent from an account of their own (CONFIG_FILE `account`). */
   accounts?: ReadonlyMap<string, XmppAccount>;
   log: Logger;
@@ -54,6 +59,7 @@ export function createXmppCarrier(deps: {
       createSession({
         settings: settingsOf(deps.settings, accounts.get(nick)),
         nick,
+        ...(deps.resourceSuffix && { resource: `${resourceFor(nick)}${deps.resourceSuffix}` }),
         passwords,
         log: deps.log.child({ nick: nick === DIRECT_NICK ? "(direct)" : nick }),
         clock: deps.clock,

@@ -82,6 +82,8 @@ export function createSession(deps: {
   report: SessionReport;
   /** Called for every live groupchat message with a body (for `watch`). */
   onRoomMessage?: (message: RoomMessage) => void;
+  /** The resource to bind; {@link resourceFor} the nick by default. */
+  resource?: string;
   /** Opens a stream; a fake one in unit tests, which record the exact transcript. */
   open?: typeof openStream;
 }): Session {
@@ -165,7 +167,13 @@ export function createSession(deps: {
       old?.close(0).catch(() => {});
       const mine = ++attempt;
       const open = deps.open ?? openStream;
-      open({ settings, resource: resourceFor(nick), log, clock, liveness: deps.liveness }).then(
+      open({
+        settings,
+        resource: deps.resource ?? resourceFor(nick),
+        log,
+        clock,
+        liveness: deps.liveness,
+      }).then(
         (s) => {
           if (mine !== attempt) {
             s.close(0).catch(() => {});
