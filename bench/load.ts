@@ -92,33 +92,41 @@ export async function closedLoop(post: Poster, from: number, n: number, concurre
  * Posts seqs [from, from + n) at `rate` per second on a timer, never waiting for replies;
  * resolves when every reply is in. Returns how late the generator was against its own
  * schedule (p99 and max, ms): large values would mean the generator, not the gateway,
- * was the limit.
+ * was the limit. Stops scheduling at `stopAt` (nowMs) if that comes first; `sent` says
+ * how many were posted.
  */
 export function openLoop(
   postAt: (seq: number, scheduled: number) => Promise<void>,
   from: number,
   n: number,
   rate: number,
-): Promise<{ lagP99: number; lagMax: number }> {
+  stopAt = Number.POSITIVE_INFINITY,
+): Promise<{ lagP99: number; lagMax: number; sent: number }> {
   return new Promise((resolve) => {
     const interval = 1000 / rate;
     const t0 = nowMs() + 2;
     const lags = new Float64Array(n);
     const pending: Promise<void>[] = [];
     let i = 0;
+    let end = n;
     const pump = () => {
       const now = nowMs();
-      while (i < n && t0 + i * interval <= now) {
+      if (now > stopAt) end = i;
+      while (i < end && t0 + i * interval <= now) {
         const scheduled = t0 + i * interval;
         lags[i] = now - scheduled;
         pending.push(postAt(from + i, scheduled));
         i++;
       }
-      if (i < n) setTimeout(pump, 1);
+      if (i < end) setTimeout(pump, 1);
       else
         void Promise.all(pending).then(() => {
-          lags.sort();
-          resolve({ lagP99: lags[Math.floor(0.99 * (n - 1))] ?? 0, lagMax: lags[n - 1] ?? 0 });
+          const sent = lags.subarray(0, end).sort();
+          resolve({
+            lagP99: sent[Math.floor(0.99 * (end - 1))] ?? 0,
+            lagMax: sent[end - 1] ?? 0,
+            sent: end,
+          });
         });
     };
     setTimeout(pump, 1);

@@ -1,5 +1,5 @@
 /**
- * The observer, in its own thread: joins the room and stamps every bench message the
+ * The observer, in its own thread: joins the rooms and stamps every bench message the
  * moment it arrives (CLOCK_MONOTONIC, comparable with the main thread's request starts).
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -10,7 +10,7 @@ import { configureTrust } from "../src/xmpp/trust.ts";
 
 const data = workerData as {
   settings: XmppSettings;
-  room: string;
+  rooms: string[];
   at: Float64Array;
   dups: Int32Array;
   counters: Int32Array;
@@ -23,7 +23,7 @@ let session: OneShot | undefined;
 connectOnce({
   settings: data.settings,
   nick: "observer",
-  rooms: [data.room],
+  rooms: data.rooms,
   log: createLogger("fatal"),
   onRoomMessage: (m) => {
     const t = Number(process.hrtime.bigint()) / 1e6;

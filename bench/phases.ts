@@ -4,7 +4,6 @@
  * it arrived in the room.
  */
 import type { ProsodyServer } from "../src/devserver/prosody.ts";
-import type { OneShot } from "../src/xmpp/one-shot.ts";
 import { complaints, type GatewayProcess, startGateway } from "./gateway.ts";
 import { closedLoop, createPoster, type HttpRun, hammer, type Ledger, openLoop } from "./load.ts";
 import {
@@ -18,12 +17,15 @@ import {
   waitStatus,
 } from "./proc.ts";
 import { type Delivery, delivery, meter, type Usage } from "./stats.ts";
-import { type Arrivals, messageBody } from "./xmpp.ts";
+import type { Arrivals } from "./xmpp.ts";
 
 /** What every phase works with. */
 export interface Ctx {
   readonly server: ProsodyServer;
+  /** The gateway's room (archived: MAM on). */
   readonly room: string;
+  /** A room without an archive (MAM off), for the minimal client's second ceiling. */
+  readonly noMamRoom: string;
   readonly arrivals: Arrivals;
   readonly ledger: Ledger;
   /** Reserves `n` fresh sequence numbers; returns the first. */
@@ -38,64 +40,7 @@ export interface Run {
 }
 
 /** Longest wait for the last messages of a run to arrive after the load stopped. */
-const ARRIVAL_TIMEOUT_MS = 30_000;
-
-/** The plain client sends `n` messages into the room; `window` in flight, else all at once. */
-export async function ceilingRun(
-  ctx: Ctx,
-  client: OneShot,
-  n: number,
-  window?: number,
-): Promise<Run> {
-  const from = ctx.next(n);
-  const m = meter({ prosody: ctx.server.pid });
-  const send = (seq: number) => {
-    ctx.ledger.start[seq] = nowMs();
-    return client.send(ctx.room, `c${seq}`, messageBody(seq)).catch(() => {});
-  };
-  let sent: Promise<unknown>;
-  if (window === undefined) {
-    const all: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) all.push(send(from + i));
-    sent = Promise.all(all);
-  } else {
-    sent = closedLoop(send, from, n, window);
-  }
-  await ctx.arrivals.waitRange(from, n, ARRIVAL_TIMEOUT_MS);
-  await Promise.race([sent, sleep(5000)]);
-  return { delivery: delivery(ctx.ledger, ctx.arrivals, from, n), usage: m.stop() };
-}
-
-/** The plain client at a fixed rate on a timer: the server's own latency at that load. */
-export async function ceilingRateRun(
-  ctx: Ctx,
-  client: OneShot,
-  pct: number,
-  ceiling: number,
-  seconds: number,
-): Promise<RateRun> {
-  const rate = (ceiling * pct) / 100;
-  const n = Math.round(rate * seconds);
-  const from = ctx.next(n);
-  const m = meter({ prosody: ctx.server.pid });
-  const lag = await openLoop(
-    (seq, scheduled) => {
-      ctx.ledger.start[seq] = scheduled;
-      return client.send(ctx.room, `c${seq}`, messageBody(seq)).catch(() => {});
-    },
-    from,
-    n,
-    rate,
-  );
-  await ctx.arrivals.waitRange(from, n, ARRIVAL_TIMEOUT_MS);
-  return {
-    pct,
-    offered: rate,
-    ...lag,
-    delivery: delivery(ctx.ledger, ctx.arrivals, from, n),
-    usage: m.stop(),
-  };
-}
+export const ARRIVAL_TIMEOUT_MS = 30_000;
 
 /** `n` posts from `concurrency` keep-alive connections, each waiting for its reply. */
 export async function closedRun(
@@ -165,7 +110,7 @@ export interface Memory {
   externalMb: number;
 }
 
-async function memory(gw: GatewayProcess): Promise<Memory> {
+export async function memory(gw: GatewayProcess): Promise<Memory> {
   const metrics = (await httpGet(`${gw.url}/metrics`)).body;
   const mb = (name: string) =>
     Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(metrics)?.[1]) / 1024 ** 2;

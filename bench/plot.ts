@@ -29,7 +29,7 @@ const fmt = (v: number) => (v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : `${+v.toF
 /** Renders the SVG for `points`, with the server ceiling and the latency target drawn in. */
 export function renderPlot(
   points: PlotPoint[],
-  /** The plain XMPP client at the same rates: what the server alone does. */
+  /** The minimal XMPP client at the same rates: what the server alone does. */
   server: PlotPoint[],
   ceiling: number,
   targetMs: number,
@@ -133,7 +133,7 @@ export function renderPlot(
     'text-anchor="end" fill="#c0392b"',
   );
   series(points, (p) => p.throughput, y1, "#2c7fb8", "gateway", top + 20);
-  series(server, (p) => p.throughput, y1, "#2c7fb8", "plain client", top + 40, true);
+  series(server, (p) => p.throughput, y1, "#2c7fb8", "minimal client", top + 40, true);
   line(
     W - M.right + 12,
     top + 60,
@@ -159,13 +159,13 @@ export function renderPlot(
   text(
     M.left + PLOT_W - 4,
     y2(targetMs) - 6,
-    `p99 target ${targetMs} ms (at 50%)`,
+    `p99 target ${targetMs.toFixed(1)} ms at 50% (2 × minimal client)`,
     'text-anchor="end" fill="#c0392b"',
   );
   series(points, (p) => p.p50, y2, "#41ab5d", "gateway p50", bottom + 20);
   series(points, (p) => p.p99, y2, "#e6550d", "gateway p99", bottom + 40);
-  series(server, (p) => p.p50, y2, "#41ab5d", "plain p50", bottom + 60, true);
-  series(server, (p) => p.p99, y2, "#e6550d", "plain p99", bottom + 80, true);
+  series(server, (p) => p.p50, y2, "#41ab5d", "minimal p50", bottom + 60, true);
+  series(server, (p) => p.p99, y2, "#e6550d", "minimal p99", bottom + 80, true);
 
   const h = bottom + PANEL_H + 48;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="12" role="img" aria-label="${esc(title)}">

@@ -1,67 +1,51 @@
 /**
  * `npm run bench`: the gateway against the XMPP server's own ceiling, on this machine, in
- * one run. A throwaway Prosody (generational GC, no mod_limits), an observer in the room,
- * the gateway as its own process; writes BENCHMARKS.md and bench/plot.svg.
+ * one run of under 10 minutes. A throwaway Prosody (generational GC, no mod_limits; its
+ * configuration is printed), an observer in the rooms, the gateway as its own process;
+ * writes BENCHMARKS.md and bench/plot.svg.
  *
- * `npm run bench -- --profile` instead runs the gateway under `--cpu-prof` through the
- * end-to-end and accept phases and prints where its CPU time goes (nothing is written).
+ * The ceiling is the minimal client's (bench/minimal.ts: one hand-written TLS stream), in
+ * the gateway's own archived room (MAM on); the same client in a room without an archive
+ * (MAM off) and the library client (xmpp.js, as in the gateway) are rows beside it. Then
+ * the gateway end to end, a burst, the accept path, start-up, and a long phase at 50% of
+ * the ceiling for its memory.
+ *
  * `--no-write` runs everything but writes nothing (for experiments, e.g. with
- * `BENCH_GATEWAY_NODE_ARGS`); the history then keeps only real runs.
+ * `BENCH_GATEWAY_NODE_ARGS`); the history then keeps only real runs. `BENCH_QUICK=1` is a
+ * smoke run of about a minute with small sizes (it never writes); `BENCH_N` and
+ * `BENCH_LONG_N` set the run size and the long phase's (see bench/settings.ts);
+ * `BENCH_REPORT_DIR=<dir>` writes the report into <dir> instead of the repository.
+ * `--profile` instead runs the gateway under `--cpu-prof` through the end-to-end and
+ * accept phases and prints where its CPU time goes (nothing is written).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { createNoMamRoom, endCeiling, measureCeilings } from "./ceiling.ts";
+import { describe, endToEnd } from "./e2e.ts";
 import { environment } from "./environment.ts";
-import { complaints, GATEWAY_NODE_ARGS, GW_USER, startGateway } from "./gateway.ts";
+import { GATEWAY_NODE_ARGS, GW_USER } from "./gateway.ts";
 import { createLedger } from "./load.ts";
-import {
-  acceptRun,
-  burstRun,
-  type Ctx,
-  ceilingRateRun,
-  ceilingRun,
-  closedRun,
-  type RateRun,
-  type Run,
-  rateRun,
-  startupRuns,
-  warmUp,
-} from "./phases.ts";
-import { killChildren, nowMs, sleep } from "./proc.ts";
+import { acceptRun, burstRun, type Ctx, startupRuns } from "./phases.ts";
+import { killChildren, nowMs } from "./proc.ts";
 import { profileRun } from "./profile.ts";
-import { type Results, writeReport } from "./report.ts";
+import { writeReport } from "./report.ts";
+import {
+  checkProsodyConfig,
+  NO_MAM_ROOM_CONFIG,
+  PROSODY_EXTRA,
+  SIZES,
+  WRITES,
+} from "./settings.ts";
+import { longRun } from "./soak.ts";
 import { backgroundLoad } from "./stats.ts";
-import { type Arrivals, joinedClient, MAX_SEQ, settingsFor, startObserver } from "./xmpp.ts";
-
-/** Sizes and durations: small enough for a few minutes, large enough to be stable. */
-const N = 10_000;
-const REPEATS = 3;
-const CONCURRENCY = 32;
-const RATE_PCTS = [25, 50, 75, 100, 125];
-const RATE_SECONDS = 6;
-const BURST = 10_000;
-const BURST_CONNECTIONS = 256;
-const ACCEPT_CONNECTIONS = 64;
-const ACCEPT_SECONDS = 10;
-const STARTUPS = 5;
-/** The whole run is abandoned (everything stopped) after this long. */
-const BUDGET_MS = 9.5 * 60_000;
+import { type Results, summaryLines } from "./targets.ts";
+import { type Arrivals, MAX_SEQ, settingsFor, startObserver } from "./xmpp.ts";
 
 const OBSERVER = { user: "observer", password: "observer-bench-pass" };
 const SENDER = { user: "sender", password: "sender-bench-pass" };
-
-/**
- * Appended to the harness's global section (later assignments win; Prosody warns about
- * the duplicate `log`). The harness logs every stanza at debug level, which no production
- * server does and which would make the server, not the gateway, slow. The room archive
- * keeps 10,000 messages by default, after which Prosody rewrites the whole archive every
- * 100 messages; a run sends more than that, so the cap is raised to keep every phase
- * under the same conditions.
- */
-export const PROSODY_EXTRA = `-- Benchmark settings (bench/run.ts)
-gc = { mode = "generational" }
-log = { { levels = { min = "info" }, to = "file", filename = "prosody.log" } }
-storage_archive_item_limit = 10000000`;
+/** Time kept after the long phase for the last ceiling run, the report and the clean-up. */
+const END_RESERVE_MS = 30_000;
 
 async function main(): Promise<void> {
   const profile = process.argv.includes("--profile");
@@ -69,11 +53,14 @@ async function main(): Promise<void> {
   const say = (line: string) =>
     process.stdout.write(`[${((nowMs() - t0) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
   const watchdog = setTimeout(() => {
-    process.stderr.write(`bench: over the ${BUDGET_MS / 60_000} min budget; stopping everything\n`);
+    process.stderr.write(
+      `bench: over the ${SIZES.budgetMs / 60_000} min budget; stopping everything\n`,
+    );
     killChildren();
     process.exit(2);
-  }, BUDGET_MS);
+  }, SIZES.budgetMs);
   watchdog.unref();
+  if (SIZES.quick) say("BENCH_QUICK=1: small sizes, nothing is written");
   // The gateway runs as deployed (the container image): compiled JavaScript from dist/.
   say("building dist/ (npm run build)");
   execFileSync(
@@ -83,10 +70,7 @@ async function main(): Promise<void> {
       "-p",
       "tsconfig.build.json",
     ],
-    {
-      cwd: new URL("..", import.meta.url).pathname,
-      stdio: "inherit",
-    },
+    { cwd: new URL("..", import.meta.url).pathname, stdio: "inherit" },
   );
   // Interrupted: our children go first; Prosody's own exit hook (devserver) kills it.
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -104,14 +88,27 @@ async function main(): Promise<void> {
       `other processes keep ${background.toFixed(2)} cores busy${background > 0.25 ? ": expect noisy figures" : ""}; starting Prosody`,
     );
     server = await startProsody({ users: [GW_USER, OBSERVER, SENDER], extraConfig: PROSODY_EXTRA });
-    const prosodyConfig = readFileSync(`${server.dir}/prosody.cfg.lua`, "utf8");
+    const prosodyConfig = readFileSync(`${server.dir}/prosody.cfg.lua`, "utf8").replaceAll(
+      server.dir,
+      "<tmpdir>",
+    );
+    checkProsodyConfig(prosodyConfig);
+    say("Prosody configuration (src/devserver/prosody.ts + bench/settings.ts):");
+    for (const line of prosodyConfig.trim().split("\n")) process.stdout.write(`    ${line}\n`);
     const env = await environment(server);
     const room = `bench@${server.mucDomain}`;
-    arrivals = await startObserver(settingsFor(server, OBSERVER.user, OBSERVER.password), room);
+    const noMamRoom = `nomam@${server.mucDomain}`;
+    const sender = settingsFor(server, SENDER.user, SENDER.password);
+    await createNoMamRoom(sender, noMamRoom, NO_MAM_ROOM_CONFIG);
+    arrivals = await startObserver(settingsFor(server, OBSERVER.user, OBSERVER.password), [
+      room,
+      noMamRoom,
+    ]);
     let seq = 1;
     const ctx: Ctx = {
       server,
       room,
+      noMamRoom,
       arrivals,
       ledger: createLedger(MAX_SEQ),
       next(n) {
@@ -123,121 +120,80 @@ async function main(): Promise<void> {
       say,
     };
     if (profile) {
-      await profileRun(ctx, { n: 4 * N, concurrency: CONCURRENCY, acceptSeconds: ACCEPT_SECONDS });
+      const o = { n: 4 * SIZES.n, concurrency: SIZES.concurrency };
+      await profileRun(ctx, { ...o, acceptSeconds: SIZES.acceptSeconds });
       return;
     }
 
-    say(`ceiling: a plain client sends ${N} messages into the room, all at once, ×${REPEATS}`);
-    const sender = await joinedClient(
-      settingsFor(server, SENDER.user, SENDER.password),
-      room,
-      "sender",
-    );
-    await ceilingRun(ctx, sender, 500); // warm-up
-    const ceilingRuns = [];
-    for (let i = 0; i < REPEATS; i++) ceilingRuns.push(await ceilingRun(ctx, sender, N));
-    say(`  ${ceilingRuns.map((r) => r.delivery.throughput.toFixed(0)).join(", ")} msg/s`);
-    const windowed = await ceilingRun(ctx, sender, N, CONCURRENCY);
-    say(`  with ${CONCURRENCY} in flight: ${windowed.delivery.throughput.toFixed(0)} msg/s`);
-    const ceiling = Math.max(...[...ceilingRuns, windowed].map((r) => r.delivery.throughput));
-    const serverRates = [];
-    for (const pct of RATE_PCTS) {
-      await sleep(300);
-      const r = await ceilingRateRun(ctx, sender, pct, ceiling, RATE_SECONDS);
-      serverRates.push(r);
-      say(`  plain client, open loop ${pct}%: ${describeRate(r)}`);
-    }
-    await sender.stop();
+    const ceilings = await measureCeilings(ctx, sender);
+    const ceiling = ceilings.value;
 
-    say("gateway end to end");
-    const gw = await startGateway({ server, room, ready: true });
-    const complained: string[] = [];
-    const e2e = [];
-    const rates = [];
-    let waiting: Awaited<ReturnType<typeof closedRun>>;
-    try {
-      await warmUp(ctx, gw);
-      for (let i = 0; i < REPEATS; i++) {
-        e2e.push(await closedRun(ctx, gw, N, CONCURRENCY, "?wait=0"));
-        const d = e2e[e2e.length - 1]?.delivery;
-        say(
-          `  ${d?.throughput.toFixed(0)} msg/s, p99 ${d?.e2e.p99.toFixed(1)} ms, lost ${d?.lost}`,
-        );
-      }
-      waiting = await closedRun(ctx, gw, N / 2, CONCURRENCY, "");
-      say(`  waiting for delivery: ${describe(waiting)}`);
-      for (const pct of RATE_PCTS) {
-        await sleep(500);
-        const r = await rateRun(ctx, gw, pct, ceiling, RATE_SECONDS);
-        rates.push(r);
-        say(`  gateway, open loop ${pct}%: ${describeRate(r)}`);
-      }
-    } finally {
-      await gw.stop();
-      complained.push(...complaints(gw));
-    }
+    say("gateway end to end (one gateway process)");
+    const e2e = await endToEnd(ctx, ceiling);
+    const complained = [...e2e.complaints];
+    const complain = (lines: string[]) => complained.push(...lines);
 
-    say(`burst of ${BURST}`);
-    const burst = await burstRun(ctx, BURST, BURST_CONNECTIONS, (lines) =>
-      complained.push(...lines),
-    );
-    if (complained.length > 0) {
-      say(`  the gateways logged ${complained.length} warning/error line(s), e.g.:`);
-      for (const line of complained.slice(0, 3)) say(`    ${line.slice(0, 300)}`);
-    }
+    say(`burst of ${SIZES.burst}`);
+    const burst = await burstRun(ctx, SIZES.burst, SIZES.burstConnections, complain);
     say(
-      `  RSS ${burst.before.rssMb.toFixed(0)} MB before, peak ${burst.usage.gatewayHwmMb.toFixed(0)} MB; ` +
-        `${describe(burst)}`,
+      `  RSS ${burst.before.rssMb.toFixed(0)} MB before, peak ${burst.usage.gatewayHwmMb.toFixed(0)} MB; ${describe(burst)}`,
     );
 
     say("accept path (XMPP unreachable)");
-    const accept = await acceptRun(ctx, ACCEPT_CONNECTIONS, ACCEPT_SECONDS);
+    const accept = await acceptRun(ctx, SIZES.acceptConnections, SIZES.acceptSeconds);
     say(
       `  ${accept.gateway.rps.toFixed(0)} req/s (trivial server: ${accept.trivial.rps.toFixed(0)} req/s)`,
     );
 
-    say(`start-up ×${STARTUPS}`);
-    const startup = await startupRuns(ctx, STARTUPS);
+    say(`start-up ×${SIZES.startups}`);
+    const startup = await startupRuns(ctx, SIZES.startups);
     say(`  to /ready: ${startup.readyMs.map((x) => x.toFixed(0)).join(", ")} ms`);
 
-    say("ceiling again, at the end");
-    const sender2 = await joinedClient(
-      settingsFor(server, SENDER.user, SENDER.password),
-      room,
-      "sender",
+    const longRate = (ceiling * SIZES.longPct) / 100;
+    say(
+      `long phase: ${SIZES.longN} messages at ${SIZES.longPct}% of the ceiling (${longRate.toFixed(0)}/s, ~${(SIZES.longN / longRate).toFixed(0)} s)`,
     );
-    const ceilingEnd = await ceilingRun(ctx, sender2, N);
-    await sender2.stop();
-    say(`  ${ceilingEnd.delivery.throughput.toFixed(0)} msg/s`);
+    // The long phase takes what is left of the budget, keeping enough for the end.
+    const deadline = t0 + SIZES.budgetMs - END_RESERVE_MS;
+    const long = await longRun(ctx, SIZES.longN, SIZES.longPct, ceiling, deadline, complain);
+    say(
+      `  RSS ${long.midRssMb.toFixed(0)} MB at half, ${long.endRssMb.toFixed(0)} MB at the end (fitted growth over the last half ${long.lastHalfGrowthMb.toFixed(1)} MB); ${describe(long)}`,
+    );
+
+    if (complained.length > 0) {
+      say(`  the gateways logged ${complained.length} warning/error line(s), e.g.:`);
+      for (const line of complained.slice(0, 3)) say(`    ${line.slice(0, 300)}`);
+    }
+
+    say("minimal client again, at the end");
+    const end = await endCeiling(ctx, sender);
+    say(`  ${end.delivery.throughput.toFixed(0)} msg/s`);
 
     const results: Results = {
       env,
-      prosodyConfig: prosodyConfig.replaceAll(server.dir, "<tmpdir>"),
+      prosodyConfig,
       durationS: 0,
-      ceiling: {
-        runs: ceilingRuns,
-        windowed,
-        end: ceilingEnd,
-        value: ceiling,
-        window: CONCURRENCY,
-        rates: serverRates,
-      },
+      ceilings,
+      ceilingEnd: end,
       gatewayNodeArgs: GATEWAY_NODE_ARGS,
       background,
       complaints: complained,
       e2e,
-      concurrency: CONCURRENCY,
-      waiting,
-      rates,
-      rateSeconds: RATE_SECONDS,
+      concurrency: SIZES.concurrency,
+      rateSeconds: SIZES.rateSeconds,
       burst,
       accept,
       startup,
+      long,
       unparsed: Atomics.load(arrivals.counters, 2),
     };
     results.durationS = (nowMs() - t0) / 1000;
-    if (process.argv.includes("--no-write")) {
-      say(`done in ${results.durationS.toFixed(0)} s; --no-write: nothing written`);
+    process.stdout.write(`${summaryLines(results).join("\n")}\n`);
+    const elsewhere = process.env.BENCH_REPORT_DIR;
+    if (elsewhere) {
+      say(`wrote ${writeReport(results, elsewhere).join(" and ")} (BENCH_REPORT_DIR)`);
+    } else if (!WRITES) {
+      say(`done in ${results.durationS.toFixed(0)} s; nothing written`);
     } else {
       const written = writeReport(results);
       say(`wrote ${written.join(" and ")} (${results.durationS.toFixed(0)} s in all)`);
@@ -248,19 +204,6 @@ async function main(): Promise<void> {
     killChildren();
     clearTimeout(watchdog);
   }
-}
-
-function describe(r: Run | undefined): string {
-  if (!r) return "";
-  const d = r.delivery;
-  return (
-    `${d.throughput.toFixed(0)} msg/s delivered, p50 ${d.e2e.p50.toFixed(1)} ms, ` +
-    `p99 ${d.e2e.p99.toFixed(1)} ms, lost ${d.lost}; others used ${r.usage.otherCores.toFixed(2)} cores`
-  );
-}
-
-function describeRate(r: RateRun): string {
-  return `${r.offered.toFixed(0)}/s offered, ${describe(r)}`;
 }
 
 main().then(

@@ -1,7 +1,8 @@
 /**
  * The benchmark's XMPP clients: the observer (a worker thread, so that arrival times are
  * taken on an event loop the load generator does not block) and the plain client that
- * measures the server's own ceiling. Both use the gateway's own session code (xmpp.js).
+ * gives the library's figure (bench/minimal.ts is the one that measures the server's own
+ * ceiling). Both use the gateway's own session code (xmpp.js).
  */
 import { Worker } from "node:worker_threads";
 import type { XmppSettings } from "../src/config/index.ts";
@@ -49,13 +50,16 @@ export interface Arrivals {
   stop(): Promise<void>;
 }
 
-/** Starts the observer worker, joined to `room` before it resolves. */
-export async function startObserver(settings: XmppSettings, room: string): Promise<Arrivals> {
+/** Starts the observer worker, joined to every one of `rooms` before it resolves. */
+export async function startObserver(
+  settings: XmppSettings,
+  rooms: readonly string[],
+): Promise<Arrivals> {
   const at = new Float64Array(new SharedArrayBuffer(MAX_SEQ * 8));
   const dups = new Int32Array(new SharedArrayBuffer(MAX_SEQ * 4));
   const counters = new Int32Array(new SharedArrayBuffer(16));
   const worker = new Worker(new URL("./observer-worker.ts", import.meta.url), {
-    workerData: { settings, room, at, dups, counters },
+    workerData: { settings, rooms, at, dups, counters },
   });
   await new Promise<void>((resolve, reject) => {
     worker.once("message", (m: { joined?: boolean; error?: string }) =>
@@ -87,7 +91,7 @@ export async function startObserver(settings: XmppSettings, room: string): Promi
   };
 }
 
-/** A plain client in `room` (the ceiling's sender), joined before it resolves. */
+/** The library client in `room` (xmpp.js, as the gateway), joined before it resolves. */
 export async function joinedClient(
   settings: XmppSettings,
   room: string,
