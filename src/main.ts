@@ -16,6 +16,7 @@ import { createAccept, createPreview, type Preparation } from "./delivery/accept
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
 import { settled } from "./delivery/readiness.ts";
 import { buildApp } from "./http/app.ts";
+import { listenError } from "./listen-error.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
@@ -162,7 +163,13 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     metrics: metrics.scrape,
     onPostAnswered: metrics.request,
   });
-  const url = await app.listen({ host: config.http.host, port: config.http.port });
+  const url = await app
+    .listen({ host: config.http.host, port: config.http.port })
+    .catch(async (err: unknown) => {
+      // Nothing has started yet: close what was opened, say which setting to change.
+      await Promise.allSettled([app.close(), carrier.close(0), spool.close()]);
+      throw listenError(err, config.http.host, config.http.port);
+    });
   const backlog = spool.stats();
   log.info(
     {
@@ -241,7 +248,8 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
 /**
  * `serve`: runs until SIGTERM or SIGINT, then stops in order and exits 0. SIGHUP reloads
  * routes and templates from `loadEnv()` (the environment and its files read anew). The
- * signal handlers are in place before the first connection attempt.
+ * signal handlers are in place before the settings are read (bin/xmpp-msg-gw.js covers
+ * the module loading before); a signal during start-up acts once the gateway is up.
  */
 export async function serve(loadEnv: () => Env): Promise<void> {
   let gateway: Gateway | undefined;
@@ -266,8 +274,13 @@ export async function serve(loadEnv: () => Env): Promise<void> {
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGHUP", () => {
-    if (!gateway) return; // starting: the configuration being loaded is already the newest
+  let reloadRequested = false;
+  const reload = () => {
+    // Starting: the settings were read before this signal; read them again once up.
+    if (!gateway) {
+      reloadRequested = true;
+      return;
+    }
     try {
       gateway.reload(loadEnv());
     } catch (err) {
@@ -276,7 +289,8 @@ export async function serve(loadEnv: () => Env): Promise<void> {
         `reload refused, the running configuration stays: ${(err as Error).message}`,
       );
     }
-  });
+  };
+  process.on("SIGHUP", reload);
   // The last line of defence: a bug must not leave a half-alive process. Log it, close
   // the spool (everything acknowledged is already durable), exit non-zero for the
   // supervisor (systemd, Docker) to restart the gateway. No test triggers this.
@@ -295,4 +309,5 @@ export async function serve(loadEnv: () => Env): Promise<void> {
   process.on("unhandledRejection", crash);
   gateway = await startGateway(loadEnv());
   if (stopRequested) shutdown(stopRequested);
+  else if (reloadRequested) reload();
 }

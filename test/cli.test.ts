@@ -2,7 +2,9 @@
 // a second real account in the room checking what arrived.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -112,6 +114,8 @@ test("serve without the CA logs the refusal and keeps posts spooled (202), never
     assert.doesNotMatch(serve.stdout(), /servetok|cli-pass-1/, "no token or password in the log");
   } finally {
     child.kill("SIGTERM");
+    await serve.closed;
+    rmSync(cwd, { recursive: true, force: true });
   }
 });
 
@@ -181,4 +185,101 @@ test("demo --once: a throwaway Prosody, the gateway, a sample posted and shown a
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /reply 200 \{"success":true,"id":"[^"]+","status":"delivered"\}/);
   assert.match(r.stdout, /<alerts>\n\{\n {2}"title": "Test message",\n {2}"text": "Hello World!"/);
+});
+
+test("send -v: each XMPP step on stderr, like xmpp_client.py -v; without it, none", async () => {
+  const args = ["send", "-j", `${BOT.user}@${server.domain}`, "-p", BOT.password, "-r", room];
+  const r = await run([...args, "-n", "verbose-nick", "-v", "verbose ✓"], xmppEnv(server));
+  assert.equal(r.code, 0, r.stderr);
+  const steps = [
+    `connecting to 127\\.0\\.0\\.1:${server.c2sPort} as clibot@localhost, STARTTLS`,
+    "TLS established by STARTTLS .*; the certificate of localhost is trusted",
+    "authenticated as clibot@localhost/xmpp-msg-gw-[0-9a-f]+ \\(SCRAM-SHA-",
+    `joined ${room} as verbose-nick`,
+    `sent message [0-9a-f-]{36} \\(\\d+ bytes\\) to ${room}`,
+    `confirmed: ${room} reflected message [0-9a-f-]{36} back`,
+  ];
+  assert.match(
+    r.stderr,
+    new RegExp(steps.map((s) => `^xmpp-msg-gw send: ${s}.*$`).join("\n"), "m"),
+  );
+  assert.doesNotMatch(r.stderr, new RegExp(BOT.password), "no password in the steps");
+  assert.doesNotMatch(r.stderr, /<\w+[ >]/, "steps, not XML");
+  assert.equal((await observer.waitFor((m) => m.body === "verbose ✓")).nick, "verbose-nick");
+  const quiet = await run([...args, "-n", "quiet-nick", "quiet"], xmppEnv(server));
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.stderr, "", "no -v: nothing on stderr");
+});
+
+test("every command's -h and --help print its own usage and exit 0", async () => {
+  const commands = ["serve", "send", "watch", "token", "check", "demo", "spool"];
+  const runs = await Promise.all(
+    commands.flatMap((c) => [run([c, "-h"]), run([c, "--help"])]).concat(run(["help", "send"])),
+  );
+  for (const [i, r] of runs.entries()) {
+    const command = commands[Math.floor(i / 2)] ?? "send";
+    assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+    assert.match(
+      r.stdout,
+      new RegExp(`^Usage: xmpp-msg-gw (\\[${command}\\]|${command}\\b)`),
+      command,
+    );
+    assert.doesNotMatch(r.stdout, /^Commands:/m, `${command}: its own usage, not the general one`);
+    assert.equal(r.stderr, "");
+  }
+  const send = runs[2]?.stdout ?? "";
+  for (const option of ["-j, --jid", "-p, --password", "-r, --room", "-n, --nick", "-v, --verbose"])
+    assert.ok(send.includes(option), `send --help lists ${option}`);
+  const general = await run(["--help"]);
+  assert.match(general.stdout, /^Commands:/m);
+  assert.match(general.stdout, /xmpp-msg-gw <command> --help/);
+});
+
+test("an unknown option names itself and the command and shows that command's usage, exit 2", async () => {
+  const send = await run(["send", "-r", room, "-x", "text"]);
+  assert.equal(send.code, 2);
+  assert.match(
+    send.stderr,
+    /^xmpp-msg-gw send: unknown option "-x" \(send takes the options below/,
+  );
+  assert.match(send.stderr, /goes after "--"/, "says how to send a text starting with -");
+  assert.match(send.stderr, /\n\nUsage: xmpp-msg-gw send .*\n[\s\S]*-v, --verbose/);
+  assert.doesNotMatch(send.stderr, /Unknown option '|TypeError|at .*\.ts:\d+/);
+  const check = await run(["check", "--verbose"]);
+  assert.equal(check.code, 2);
+  assert.match(
+    check.stderr,
+    /^xmpp-msg-gw check: unknown option "--verbose" \(check takes the options below\)/,
+  );
+  assert.match(check.stderr, /Usage: xmpp-msg-gw check\n/);
+  const extra = await run(["token", "extra"]);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /^xmpp-msg-gw token: unexpected argument "extra"/);
+  const missing = await run(["send", "-r"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^xmpp-msg-gw send: Option '-r, --room <value>' argument missing/);
+});
+
+test("a port in use: serve and demo say which address and that HTTP_PORT is the setting to change", async () => {
+  const taken = createServer();
+  await new Promise<void>((res) => taken.listen(0, "127.0.0.1", res));
+  const port = (taken.address() as AddressInfo).port;
+  try {
+    const [serve, demo] = await Promise.all([
+      run(["serve"], {
+        ...gatewayEnv(server, BOT),
+        HTTP_PORT: String(port),
+        KNOWN_ROOMS: `porttok:${room}:port-nick`,
+      }),
+      run(["demo", "--once"], { HTTP_PORT: String(port) }, undefined, 30_000),
+    ]);
+    const said = `HTTP_PORT ${port} on 127\\.0\\.0\\.1 is already in use \\(another gateway or demo\\?\\): set HTTP_PORT to a free port`;
+    assert.equal(serve.code, 1, serve.output);
+    assert.match(serve.stderr, new RegExp(`^xmpp-msg-gw: ${said}\\n$`, "m"));
+    assert.equal(demo.code, 1, demo.output);
+    assert.match(demo.stderr, new RegExp(`${said}, e\\.g\\. HTTP_PORT=${port + 1} npm run demo`));
+    for (const r of [serve, demo]) assert.doesNotMatch(r.stderr, /listen EADDRINUSE/);
+  } finally {
+    taken.close();
+  }
 });

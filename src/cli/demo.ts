@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { httpPost } from "../devserver/http-post.ts";
 import { startProsody } from "../devserver/prosody.ts";
+import { ListenError } from "../listen-error.ts";
 import { createLogger } from "../log.ts";
 import { startGateway } from "../main.ts";
 import { connectOnce, type OneShot } from "../xmpp/one-shot.ts";
@@ -31,16 +32,20 @@ export async function demo(opts: { once: boolean; httpPort?: number }): Promise<
     XMPP_CA_FILE: server.caFile,
     JID_FROM_PASS: password,
   };
+  const httpPort = String(opts.httpPort ?? process.env.HTTP_PORT ?? 10080);
   const gateway = await startGateway({
     ...xmppEnv,
     JID_FROM_USER: `gateway@${server.domain}`,
     KNOWN_ROOMS: `${token}:${room}:alerts`,
     HTTP_HOST: process.env.HTTP_HOST ?? "127.0.0.1",
-    HTTP_PORT: String(opts.httpPort ?? process.env.HTTP_PORT ?? 10080),
+    HTTP_PORT: httpPort,
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     XMPP_LOG_LEVEL: process.env.XMPP_LOG_LEVEL ?? "warn",
   }).catch(async (err) => {
     await server.stop();
+    // A second demo: say how to run it beside the first one.
+    if (err instanceof ListenError && err.setting === "HTTP_PORT")
+      throw new Error(`${err.message}, e.g. HTTP_PORT=${Number(httpPort) + 1} npm run demo`);
     throw err;
   });
 

@@ -2,14 +2,22 @@
 import type { Env } from "../config/env-file.ts";
 import { createLogger } from "../log.ts";
 import { connectOnce } from "../xmpp/one-shot.ts";
+import { clientSteps, connecting } from "./verbose.ts";
 import { type ClientFlags, clientSettings } from "./xmpp-args.ts";
 
 /** Prints `<nick> body` lines until SIGINT/SIGTERM; resolves with the exit code. */
 export async function watch(env: Env, flags: ClientFlags): Promise<number> {
   const { settings, room, nick } = clientSettings(env, flags);
-  const log = createLogger(settings.logLevel, process.stderr);
+  const { log, step } = clientSteps({
+    command: "watch",
+    settings,
+    verbose: flags.verbose === true,
+    out: process.stderr,
+    quiet: createLogger,
+  });
   let session: Awaited<ReturnType<typeof connectOnce>>;
   try {
+    step(connecting(settings));
     session = await connectOnce({
       settings,
       nick,

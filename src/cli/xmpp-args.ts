@@ -12,6 +12,8 @@ export interface ClientFlags {
   password?: string;
   room?: string;
   nick?: string;
+  /** Print each XMPP step on stderr (`-v`). */
+  verbose?: boolean;
 }
 
 /** Validated settings, room and nick for a client command; throws ConfigError. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -206,4 +206,15 @@ test("rate limits: 600 a minute per route by default, a route's own wins, 0 turn
     bad[0]?.message ?? "",
     /expected posts per minute: a whole number, 0 for no limit \(got "-1"\)/,
   );
+});
+
+test("a .pyenv the gateway cannot read is a configuration error naming the file and why", () => {
+  const dir = mkdtempSync(join(tmpdir(), "gw-env-"));
+  mkdirSync(join(dir, ".pyenv")); // read(2) fails with EISDIR; EACCES takes a non-root user
+  assert.throws(
+    () => withEnvFiles({}, dir),
+    (err: unknown) =>
+      err instanceof ConfigError && /\.pyenv: cannot be read \(EISDIR\)/.test(err.message),
+  );
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import dotenv from "dotenv";
 import { expand } from "dotenv-expand";
+import { ConfigError } from "./index.ts";
 
 /** Environment as a plain string map. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -23,7 +24,7 @@ export function withEnvFiles(env: Env, dir: string, files: readonly string[] = E
   for (const name of files) {
     const path = resolve(dir, name);
     if (!existsSync(path)) continue;
-    const parsed = dotenv.parse(readFileSync(path, "utf8"));
+    const parsed = dotenv.parse(readEnvFile(path));
     // dotenv-expand writes into `processEnv`; give it a copy so the real env stays untouched.
     const scratch: Record<string, string> = {};
     for (const [k, v] of Object.entries(merged)) if (v !== undefined) scratch[k] = v;
@@ -34,4 +35,20 @@ export function withEnvFiles(env: Env, dir: string, files: readonly string[] = E
     }
   }
   return merged;
+}
+
+/** The file's text; one it cannot read is a configuration error saying whom it must let in. */
+function readEnvFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const uid = process.getuid?.();
+    const who = uid === undefined ? "" : ` (the gateway runs as uid ${uid})`;
+    const fix =
+      code === "EACCES"
+        ? `: make it readable by the gateway's user${who}, e.g. chown ${uid ?? "<uid>"} or chmod 644`
+        : "";
+    throw new ConfigError([{ setting: path, message: `cannot be read (${code})${fix}` }]);
+  }
 }

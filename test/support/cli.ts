@@ -2,7 +2,7 @@
 // in an empty directory (no .env to pick up), with only the environment a test gives it,
 // its output captured; a test file's after() kills what is left with killCliChildren().
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -120,18 +120,26 @@ export function captureCli(child: ChildProcess): CliProcess {
   };
 }
 
-/** Spawns `node bin/xmpp-msg-gw.js …args` in `cwd` (a new empty dir) with PATH, HOME=cwd and `env`. */
+/**
+ * Spawns `node bin/xmpp-msg-gw.js …args` in `cwd` with PATH, TMPDIR, HOME=cwd and `env`;
+ * without `cwd`, in a new empty dir that is removed once the child has exited.
+ */
 export function spawnCli(
   args: readonly string[],
   env: Record<string, string>,
-  cwd = mkdtempSync(join(tmpdir(), "gw-cli-")),
+  cwd?: string,
 ): CliProcess {
-  return captureCli(
-    spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", HOME: cwd, ...env },
-    }),
+  const dir = cwd ?? mkdtempSync(join(tmpdir(), "gw-cli-"));
+  // TMPDIR passed on: the test command's one temp dir (bin/run-tests.js) holds the demo's Prosody too.
+  const inherited = {
+    PATH: process.env.PATH ?? "",
+    ...(process.env.TMPDIR && { TMPDIR: process.env.TMPDIR }),
+  };
+  const p = captureCli(
+    spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...inherited, HOME: dir, ...env } }),
   );
+  if (cwd === undefined) void p.closed.then(() => rmSync(dir, { recursive: true, force: true }));
+  return p;
 }
 
 /** What a finished command printed, and how it ended. */

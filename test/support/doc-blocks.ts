@@ -60,3 +60,91 @@ export function shownMessages(page: string, nick: string): string[] {
   }
   return shown;
 }
+
+/** A fenced shell block (```sh, ```shell, ```bash) of a Markdown page, its indentation removed. */
+export interface ShellBlock {
+  /** The page, relative to the repository. */
+  readonly page: string;
+  /** The 1-based line of its opening fence. */
+  readonly line: number;
+  /** Its first line, which names it in skip lists. */
+  readonly first: string;
+  readonly text: string;
+  /** The file it embeds with `<!-- file: path -->`, if it does: a file, not commands. */
+  readonly file: string | undefined;
+}
+
+/** Every shell block of the page `page` (relative to the repository). */
+export function shellBlocks(page: string): ShellBlock[] {
+  const markdown = readFileSync(join(REPO_ROOT, page), "utf8");
+  const blocks: ShellBlock[] = [];
+  const fence = /^([ \t]*)(`{3,})(?:sh|shell|bash)[ \t]*\n([\s\S]*?)^\1\2[ \t]*$/gm;
+  for (const m of markdown.matchAll(fence)) {
+    const indent = (m[1] as string).length;
+    const text = (m[3] as string)
+      .split("\n")
+      .map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)))
+      .join("\n");
+    const before = markdown.slice(0, m.index);
+    const file = /<!-- file: (\S+) -->\r?\n[ \t]*$/.exec(before)?.[1];
+    blocks.push({
+      page,
+      line: before.split("\n").length,
+      first: text.split("\n")[0] ?? "",
+      text,
+      file,
+    });
+  }
+  return blocks;
+}
+
+/** One command of a shell block and the output the page quotes under it. */
+export interface Step {
+  /** The command, continuation lines (`\` at the end) included. */
+  readonly command: string;
+  /** The quoted output lines, without their `# `, e.g. `{"success":true,…}`. */
+  readonly quoted: readonly string[];
+  /** The HTTP status an annotation after the quote gives: `# {…}      (status 404)`. */
+  readonly status: number | undefined;
+}
+
+/**
+ * Splits a shell block into its commands. A `# …` line right below a command (no blank
+ * line between) quotes that command's output; a comment after a command on its own line
+ * (`cmd   # what it does`) and a comment line anywhere else are explanations.
+ */
+export function stepsOf(text: string): Step[] {
+  const steps: Array<{ command: string; quoted: string[]; status: number | undefined }> = [];
+  let open: (typeof steps)[number] | undefined; // the step quotes may still attach to
+  let continued = false;
+  for (const line of text.split("\n")) {
+    if (continued && open) {
+      open.command += `\n${line}`;
+      continued = line.endsWith("\\");
+    } else if (line.trim() === "") {
+      open = undefined;
+    } else if (line.startsWith("#")) {
+      if (!open) continue;
+      const m = /^#\s?(.*?)(?:\s{2,}\(status (\d{3})\))?\s*$/.exec(line) as RegExpExecArray;
+      open.quoted.push(m[1] as string);
+      if (m[2]) open.status = Number(m[2]);
+    } else {
+      open = { command: line, quoted: [], status: undefined };
+      steps.push(open);
+      continued = line.endsWith("\\");
+    }
+  }
+  return steps;
+}
+
+/**
+ * Whether `actual` is what `quoted` shows, where each `…` in the quote stands for any
+ * text (the id of a reply, a long body); the rest must be exactly the same.
+ */
+export function matchesQuote(actual: string, quoted: string): boolean {
+  const pattern = quoted
+    .split("…")
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    .join("[\\s\\S]*?");
+  return new RegExp(`^${pattern}$`).test(actual);
+}
