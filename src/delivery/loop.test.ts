@@ -14,8 +14,15 @@ import {
 
 const WAIT = { type: "wait", condition: "resource-constraint", text: undefined };
 
-test("a lane sends in order, 32 at a time; the 33rd goes out once confirmations come", async () => {
+test("the default window is 128 messages in flight per lane", async () => {
   const h = harness();
+  h.online();
+  await h.put(LANE, ...ids(1, 130));
+  assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(1, 128)));
+});
+
+test("a lane sends in order, a window at a time (32 here); the 33rd goes out once confirmations come", async () => {
+  const h = harness({ window: 32 });
   h.online();
   await h.put(LANE, ...ids(1, 33));
   assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(1, 32)));
@@ -27,7 +34,7 @@ test("a lane sends in order, 32 at a time; the 33rd goes out once confirmations 
 });
 
 test("under load the window is refilled in batches of a quarter window, in order", async () => {
-  const h = harness();
+  const h = harness({ window: 32 });
   h.online();
   await h.put(LANE, ...ids(1, 60));
   assert.deepEqual(h.carrier.take(), sends(LANE, ...ids(1, 32)));
