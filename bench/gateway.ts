@@ -12,11 +12,14 @@ import { type Child, freePort, nowMs, REPO, spawnNode, waitStatus } from "./proc
 export const TOKEN = "bench-token-7f3a9c2e51d84b06";
 export const GW_USER = { user: "gw", password: "gw-bench-pass" };
 
+/** The node options the gateway runs with when deployed (bin/xmpp-msg-gw, the Dockerfile). */
+export const DEPLOYED_NODE_ARGS = "--max-semi-space-size=2";
+
 /**
  * Extra node options for the gateway process, from `BENCH_GATEWAY_NODE_ARGS` (space
  * separated), for experiments such as `--max-semi-space-size=8`; the report names them.
  */
-export const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "")
+export const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? DEPLOYED_NODE_ARGS)
   .split(" ")
   .filter((a) => a !== "");
 

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parse } from "yaml";
+import { DEPLOYED_NODE_ARGS } from "../bench/gateway.ts";
 import { assertEmbedsVerbatim } from "./support/doc-blocks.ts";
 
 const read = (name: string) => readFileSync(new URL(`../${name}`, import.meta.url), "utf8");
@@ -55,6 +56,13 @@ test("Dockerfile: non-root, /data volume, /config working directory, port 10080,
   assert.ok(runtime.includes("EXPOSE 10080"));
   assert.match(runtime.find((l) => l.startsWith("HEALTHCHECK")) ?? "", /\/health/);
   assert.ok(stage("demo").includes("USER node"), "the demo runs as node too");
+});
+
+test("Dockerfile: the gateway's node options are the ones bin/xmpp-msg-gw and the bench use", () => {
+  const launcher = readFileSync(new URL("../bin/xmpp-msg-gw", import.meta.url), "utf8");
+  const options = /export NODE_OPTIONS="([^$"]+)\$\{/.exec(launcher)?.[1];
+  assert.equal(options, DEPLOYED_NODE_ARGS);
+  assert.ok(stage("runtime").some((l) => l.startsWith(`ENV NODE_OPTIONS=${DEPLOYED_NODE_ARGS} `)));
 });
 
 test("Dockerfile: exec-form entry point, so SIGTERM reaches node as PID 1", () => {
