@@ -53,7 +53,7 @@ FROM node:24-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-# NODE_OPTIONS: what bin/xmpp-msg-gw sets on a host (a 2 MB young generation: flat memory).
+# NODE_OPTIONS: what bin/xmpp-msg-gw sets on a host (a 2 MB young generation: less memory).
 ENV NODE_OPTIONS=--max-semi-space-size=2 \
     NODE_ENV=production \
     DATA_DIR=/data \
