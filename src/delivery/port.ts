@@ -35,7 +35,8 @@ export interface RoomFault {
   /**
    * `refused`: the join got an error presence (see `stanza`); `kicked` (307), `banned`
    * (301), `members-only` (321/322), `destroyed`, `shutdown` (332), `removed` (other);
-   * `not-occupant`: a message or self-ping (XEP-0410) said we are not in the room.
+   * `not-occupant`: a message or self-ping (XEP-0410) said we are not in the room;
+   * `no-answer`: the supervisor's own, when a join got no outcome in time.
    */
   readonly kind:
     | "refused"
@@ -45,7 +46,8 @@ export interface RoomFault {
     | "destroyed"
     | "shutdown"
     | "removed"
-    | "not-occupant";
+    | "not-occupant"
+    | "no-answer";
   readonly stanza?: StanzaFault;
   readonly text: string;
 }

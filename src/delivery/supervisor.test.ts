@@ -11,7 +11,7 @@ import {
   tick,
 } from "../../test/support/delivery-harness.ts";
 import type { RoomFault } from "./port.ts";
-import { STABLE_MS } from "./supervisor.ts";
+import { JOIN_TIMEOUT_MS, STABLE_MS } from "./supervisor.ts";
 
 const RESET = { kind: "network", text: "connection refused" } as const;
 const KICKED: RoomFault = { kind: "kicked", text: "kicked" };
@@ -208,4 +208,23 @@ test("a stream down forgets a suspected refusal: once before and once after is n
   h.carrier.up("bot");
   h.carrier.left(LANE, BANNED);
   assert.deepEqual(await h.dead(), []);
+});
+
+test("a join that gets no answer gives up after JOIN_TIMEOUT_MS, says so, and tries again", async () => {
+  const h = harness();
+  h.loop.start();
+  h.carrier.up("bot");
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot"]);
+  await h.put(LANE, "m1");
+  after(h, JOIN_TIMEOUT_MS, []);
+  const room = h.loop.readiness().sessions[0]?.rooms[0];
+  assert.equal(room?.state, "retrying");
+  assert.match(room?.lastError ?? "", /no answer to the join within 180 s/);
+  after(h, delayOf(0), ["join r@c bot look m1"]);
+  h.carrier.joined(LANE);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m1"));
+  // Joined: the timeout is gone, nothing else is scheduled for the room.
+  h.clock.advance(JOIN_TIMEOUT_MS * 2);
+  assert.deepEqual(h.carrier.take(), []);
+  assert.equal(h.loop.readiness().ready, true);
 });

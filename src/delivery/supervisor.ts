@@ -10,11 +10,17 @@ import type { Clock, Timer } from "../core/clock.ts";
 import { DIRECT_NICK } from "../core/routes.ts";
 import type { Lane } from "../spool/types.ts";
 import { isConflict, isPermanentRoomFault } from "./classify.ts";
-import type { Carrier, LookFor, SessionInfo, StreamFault, Topology } from "./port.ts";
+import type { Carrier, LookFor, RoomFault, SessionInfo, StreamFault, Topology } from "./port.ts";
 import type { Readiness, RoomReadiness } from "./readiness.ts";
 
 /** A stream that stayed up this long was healthy: the next drop starts the backoff anew. */
 export const STABLE_MS = 10_000;
+
+/**
+ * Longest wait for a join's outcome: the room's answer, then its history and the archive
+ * check (at most 120 s, xmpp/archive.ts), which `joined` follows.
+ */
+export const JOIN_TIMEOUT_MS = 180_000;
 
 interface RoomState {
   readonly lane: Lane;
@@ -148,6 +154,14 @@ export function createSupervisor(deps: {
     if (stopped || !sessions.get(r.lane.nick)?.up) return;
     r.phase = "joining";
     carrier.join(r.lane, hooks.lookFor(r.lane));
+    // A room (or MUC service) that never answers must not hold the lane for ever.
+    r.timer = clock.setTimeout(() => {
+      r.timer = undefined;
+      onLeft(r.lane, {
+        kind: "no-answer",
+        text: `no answer to the join within ${JOIN_TIMEOUT_MS / 1000} s`,
+      });
+    }, JOIN_TIMEOUT_MS);
   }
 
   carrier.on("up", (nick, info) => {
@@ -210,6 +224,8 @@ export function createSupervisor(deps: {
     const r = roomOf(lane);
     if (r?.phase !== "joining") return;
     if (found.length > 0) hooks.found(lane, found);
+    clock.clearTimeout(r.timer);
+    r.timer = undefined;
     r.phase = "joined";
     r.joinedSince = clock.now();
     r.lastError = undefined;
@@ -219,7 +235,9 @@ export function createSupervisor(deps: {
     hooks.ready(lane);
   });
 
-  carrier.on("left", (lane, fault) => {
+  carrier.on("left", (lane, fault) => onLeft(lane, fault));
+
+  function onLeft(lane: Lane, fault: RoomFault): void {
     const r = roomOf(lane);
     // Offline or retrying: no join is under way, so this is a repeat of the last report.
     if (!r || r.phase === "offline" || r.phase === "retrying") return;
@@ -243,8 +261,9 @@ export function createSupervisor(deps: {
       { ...lane, fault, retryInMs: wait },
       `not in ${lane.room} as ${lane.nick}: ${fault.text}; retrying in ${wait} ms`,
     );
+    clock.clearTimeout(r.timer);
     r.timer = clock.setTimeout(() => join(r), wait);
-  });
+  }
 
   return {
     start() {
