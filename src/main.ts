@@ -19,6 +19,7 @@ import { buildApp } from "./http/app.ts";
 import { listenError } from "./listen-error.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
+import { spoolFull } from "./spool/limits.ts";
 import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
 import type { Spool } from "./spool/types.ts";
 import { createXmppCarrier, type XmppCarrier } from "./xmpp/carrier.ts";
@@ -155,10 +156,18 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     trustProxy: config.http.trustProxy,
     globalRateLimit: config.globalRateLimit,
     // Not ready while the spool cannot be written: every post would get a 503.
+    // Not ready while the spool cannot take a post (cannot be written, or full): every
+    // post would get a 503, and a load balancer should send it elsewhere.
     readiness: () => {
       const r = loop.readiness();
       const health = spool.health();
-      return { ...r, ready: r.ready && health.writable, spool: { ...spool.stats(), ...health } };
+      const stats = spool.stats();
+      const full = spoolFull(config.spool, stats, { messages: 1, bytes: 1 });
+      return {
+        ...r,
+        ready: r.ready && health.writable && full === undefined,
+        spool: { ...stats, ...health, ...(full && { full: full.message }) },
+      };
     },
     metrics: metrics.scrape,
     onPostAnswered: metrics.request,

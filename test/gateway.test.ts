@@ -1,7 +1,9 @@
 // The gateway end to end: real HTTP in, a real Prosody in the middle, and a second real
 // XMPP account in the rooms checking exactly what arrived (body and sender nick).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, test } from "node:test";
 import { parse as parseYaml } from "yaml";
@@ -44,7 +46,14 @@ after(async () => {
 });
 
 async function gateway(env: Record<string, string>): Promise<Gateway> {
-  const g = await startTestGateway(server, GW, env, { log: createLogger("warn") });
+  // A spool of its own: not ./data, which outlives the run (and a failed test's leftovers).
+  const dataDir = mkdtempSync(join(tmpdir(), "gw-data-"));
+  const g = await startTestGateway(
+    server,
+    GW,
+    { DATA_DIR: dataDir, ...env },
+    { log: createLogger("warn") },
+  );
   gateways.push(g);
   return g;
 }
@@ -229,4 +238,26 @@ test("a spool that cannot be written: posts get 503 with Retry-After, /ready is 
   }
   assert.equal((await postJson(g, "stok", { n: 2 })).status, 200);
   assert.equal((await ready()).status, 200);
+});
+
+test("a full spool: /ready is 503 saying so, posts get 503; room made: both recover", async () => {
+  const g = await gateway({ KNOWN_ROOMS: `ftok:${room1}:full-bot`, SPOOL_MAX_MESSAGES: "2" });
+  const ready = async () => {
+    const res = await fetch(`${g.url}/ready`);
+    return { status: res.status, body: (await res.json()) as { spool: { full?: string } } };
+  };
+  assert.equal((await ready()).status, 200);
+  // Two messages for a lane no session serves: they stay, and the spool is at its limit.
+  const elsewhere = { room: "elsewhere@conference.localhost", nick: "nobody" };
+  const held = await g.spool.enqueue([
+    { postId: "p1", id: "held-1", route: "r", ...elsewhere, body: "a" },
+    { postId: "p2", id: "held-2", route: "r", ...elsewhere, body: "b" },
+  ]);
+  const full = await ready();
+  assert.equal(full.status, 503);
+  assert.match(full.body.spool.full ?? "", /the spool is full: 2 messages wait/);
+  assert.equal((await postJson(g, "ftok", { n: 1 })).status, 503);
+  await g.spool.delivered(held.map((m) => m.id));
+  assert.equal((await ready()).status, 200);
+  assert.equal((await postJson(g, "ftok", { n: 2 })).status, 200);
 });
