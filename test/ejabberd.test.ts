@@ -53,6 +53,9 @@ async function connect(service: string, username: string, password: string): Pro
   } as Parameters<typeof client>[0]);
   const errors: unknown[] = [];
   xmpp.on("error", (err: unknown) => errors.push(err));
+  // A test client never reconnects: one left reconnecting to a stopped server every
+  // second keeps this file's process alive after its last test.
+  xmpp.reconnect.stop();
   try {
     await withTimeout(xmpp.start(), 12_000, `login via ${service}`);
     return xmpp;

@@ -26,6 +26,9 @@ async function logIn(service: string, username: string, password: string): Promi
   const xmpp = client({ service, domain: server.domain, username, password, resource: "test" });
   const errors: unknown[] = [];
   xmpp.on("error", (err: unknown) => errors.push(err));
+  // A test client never reconnects: one left reconnecting to a stopped server every
+  // second keeps this file's process alive after its last test.
+  xmpp.reconnect.stop();
   const online = new Promise<string>((resolve) => {
     xmpp.on("online", (address: { toString(): string }) => resolve(address.toString()));
   });
