@@ -439,8 +439,8 @@ routes:
   });
 
   it("refuses a nick sent from two accounts, an account with two passwords, a direct message from a route's account", () => {
-    const errors = fileErrors(
-      `
+    // Three routes whose accounts conflict across routes, and with KNOWN_ROOMS.
+    const conflicting = `
 routes:
   - name: a
     token: tok-a
@@ -459,7 +459,9 @@ routes:
     token: tok-c
     targets:
       - room: dev@conference.example.org
-        nick: shared
+        nick: shared`;
+    const errors = fileErrors(
+      `${conflicting}
   - name: d
     token: tok-d
     account: { jid: not-a-jid }
@@ -471,26 +473,7 @@ routes:
       "CONFIG_FILE: routes[3].account: expected exactly one of password or password_file",
     ]);
     const cross = fileErrors(
-      `
-routes:
-  - name: a
-    token: tok-a
-    account: { jid: alerts@example.org, password: pw-1 }
-    targets:
-      - room: ops@conference.example.org
-        nick: shared
-      - user: alice@example.org
-  - name: b
-    token: tok-b
-    account: { jid: alerts@example.org, password: pw-2 }
-    targets:
-      - room: dev@conference.example.org
-        nick: other
-  - name: c
-    token: tok-c
-    targets:
-      - room: dev@conference.example.org
-        nick: shared`,
+      conflicting,
       {},
       { KNOWN_ROOMS: "tok-k:r@conference.example.org:other" },
     );
