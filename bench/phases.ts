@@ -122,6 +122,32 @@ export async function memory(gw: GatewayProcess): Promise<Memory> {
   };
 }
 
+/** The gateway's spool group-commit counters (its `/metrics`): transactions, writes, seconds. */
+export interface Commits {
+  commits: number;
+  writes: number;
+  seconds: number;
+}
+
+export async function commitCounters(gw: GatewayProcess): Promise<Commits> {
+  const metrics = (await httpGet(`${gw.url}/metrics`)).body;
+  const value = (name: string) =>
+    Number(new RegExp(`^xmpp_msg_gw_${name} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
+  return {
+    commits: value("spool_commits_total"),
+    writes: value("spool_commit_writes_total"),
+    seconds: value("spool_commit_seconds_total"),
+  };
+}
+
+/** What the spool's commits were between two readings, in words. */
+export function describeCommits(a: Commits, b: Commits, wallSeconds: number): string {
+  const commits = b.commits - a.commits;
+  const writes = b.writes - a.writes;
+  const share = (100 * (b.seconds - a.seconds)) / wallSeconds;
+  return `${commits} spool commits (${(commits / wallSeconds).toFixed(0)}/s), ${(writes / commits).toFixed(1)} writes each, ${(((b.seconds - a.seconds) * 1e6) / commits).toFixed(0)} µs each, ${share.toFixed(1)}% of wall time`;
+}
+
 export async function burstRun(
   ctx: Ctx,
   n: number,

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { type GatewayProcess, startGateway } from "./gateway.ts";
 import { hammer } from "./load.ts";
-import { type Ctx, closedRun, warmUp } from "./phases.ts";
+import { type Ctx, closedRun, commitCounters, describeCommits, warmUp } from "./phases.ts";
 import { freePort, nowMs, REPO } from "./proc.ts";
 
 interface ProfileNode {
@@ -144,8 +144,11 @@ export async function profileRun(
       return gw;
     },
     async (gw) => {
+      const c0 = await commitCounters(gw);
+      const t0 = nowMs();
       const run = await closedRun(ctx, gw, o.n, o.concurrency, "?wait=0");
-      return `end to end (profiled): ${run.delivery.throughput.toFixed(0)} msg/s, gateway ${run.usage.gatewayCores.toFixed(2)} cores, Prosody ${run.usage.prosodyCores.toFixed(2)} cores, lost ${run.delivery.lost}`;
+      const commits = describeCommits(c0, await commitCounters(gw), (nowMs() - t0) / 1000);
+      return `end to end (profiled): ${run.delivery.throughput.toFixed(0)} msg/s, gateway ${run.usage.gatewayCores.toFixed(2)} cores, Prosody ${run.usage.prosodyCores.toFixed(2)} cores, lost ${run.delivery.lost}\n${commits}`;
     },
   );
   process.stdout.write(e2e);
@@ -166,8 +169,11 @@ export async function profileRun(
       return gw;
     },
     async (gw) => {
+      const c0 = await commitCounters(gw);
+      const t0 = nowMs();
       const run = await hammer(gw.postUrl, 64, o.acceptSeconds);
-      return `accept path (profiled): ${run.rps.toFixed(0)} req/s`;
+      const commits = describeCommits(c0, await commitCounters(gw), (nowMs() - t0) / 1000);
+      return `accept path (profiled): ${run.rps.toFixed(0)} req/s\n${commits}`;
     },
   );
   process.stdout.write(accept);

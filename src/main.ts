@@ -96,7 +96,11 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   configureTrust(config.xmpp.caFile);
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
-  const spool = openSqliteSpool({ path: spoolPath(config.dataDir), limits: config.spool });
+  const spool = openSqliteSpool({
+    path: spoolPath(config.dataDir),
+    limits: config.spool,
+    onCommit: (info) => metrics.committed(info),
+  });
   // Read at scrape time only, when the loop exists.
   const metrics = createMetrics({
     stats: () => spool.stats(),

@@ -86,6 +86,16 @@ test("queue gauges are read from the spool at each scrape", async () => {
   assert.equal(sample(t, `${PREFIX}dead_letters`), 2);
 });
 
+test("spool commits: transactions, the writes they carried and their time", async () => {
+  const { metrics, text } = setup();
+  metrics.committed({ operations: 5, ms: 2 });
+  metrics.committed({ operations: 1, ms: 0.5 });
+  const t = await text();
+  assert.equal(sample(t, `${PREFIX}spool_commits_total`), 2);
+  assert.equal(sample(t, `${PREFIX}spool_commit_writes_total`), 6);
+  assert.ok(Math.abs((sample(t, `${PREFIX}spool_commit_seconds_total`) ?? 0) - 0.0025) < 1e-9);
+});
+
 test("session and room state at scrape time; reconnects and posts counted", async () => {
   const { metrics, text } = setup({
     ready: false,

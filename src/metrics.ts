@@ -7,6 +7,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { LoopObserver } from "./delivery/loop.ts";
 import type { Readiness } from "./delivery/readiness.ts";
+import type { CommitInfo } from "./spool/sqlite-open.ts";
 import type { SpoolStats } from "./spool/types.ts";
 
 /** Prefix of every gateway metric. */
@@ -36,6 +37,8 @@ export interface GatewayMetrics {
   reconnected(nick: string): void;
   /** Counts one answered post by route name ("" when no route matched) and status. */
   request(route: string, status: number): void;
+  /** Counts one spool transaction: how many writes it carried and how long it took. */
+  committed(info: CommitInfo): void;
   /** Renders every metric in the Prometheus text format. */
   scrape(): Promise<Scrape>;
 }
@@ -89,6 +92,22 @@ export function createMetrics(deps: {
     "http_requests_total",
     'Answered posts, by route name ("" when the token matched no route) and HTTP status.',
     ["route", "status"],
+  );
+
+  const commits = counter(
+    "spool_commits_total",
+    "Spool transactions committed (each one fsync): posts and bookkeeping share them.",
+    [],
+  );
+  const commitWrites = counter(
+    "spool_commit_writes_total",
+    "Spool writes (enqueues, confirmations, failures) carried by the committed transactions.",
+    [],
+  );
+  const commitSeconds = counter(
+    "spool_commit_seconds_total",
+    "Time spent in spool transactions, fsync included (the event loop waits meanwhile).",
+    [],
   );
 
   for (const route of deps.routes ?? []) {
@@ -145,6 +164,11 @@ export function createMetrics(deps: {
     accepted: (route, count) => accepted.inc({ route }, count),
     reconnected: (nick) => reconnects.inc({ nick }),
     request: (route, status) => requests.inc({ route, status: String(status) }),
+    committed(info) {
+      commits.inc();
+      commitWrites.inc(info.operations);
+      commitSeconds.inc(info.ms / 1000);
+    },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
