@@ -5,17 +5,22 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { GatewayError } from "../core/errors.ts";
 import { createMemorySpool, createMemoryStore, type MemoryStore } from "./memory.ts";
-import { message, spoolContract } from "./spool.contract.ts";
+import { message, type OpenSpool, spoolContract } from "./spool.contract.ts";
+import { spoolAnchorContract } from "./spool-anchor.contract.ts";
+import { spoolDedupeContract } from "./spool-dedupe.contract.ts";
 import { openSqliteSpool, spoolPath } from "./sqlite.ts";
 import type { Lane, NewMessage, Spool, SpoolLimits } from "./types.ts";
 
 const ROOMY: SpoolLimits = { maxMessages: 100_000, maxBytes: 100_000_000 };
+const DAY = 24 * 60 * 60 * 1000;
+const GROUPS = ["g1", "g2"];
 const LANE = { room: "ops@conf.example.org", nick: "bot" };
 
-spoolContract("memory", async (limits) => {
+const openHarness: OpenSpool = async (limits, opts) => {
   const store = createMemoryStore();
   let commits = 0;
-  const open = () => createMemorySpool({ limits, store, onCommit: () => (commits += 1) });
+  const open = () =>
+    createMemorySpool({ limits, store, now: opts?.now, onCommit: () => (commits += 1) });
   let current = open();
   return {
     spool: current,
@@ -27,7 +32,10 @@ spoolContract("memory", async (limits) => {
     commits: () => commits,
     cleanup: () => current.close(),
   };
-});
+};
+spoolContract("memory", openHarness);
+spoolDedupeContract("memory", openHarness);
+spoolAnchorContract("memory", openHarness);
 
 /** A small deterministic PRNG (mulberry32), so that a failing run can be replayed. */
 function random(seed: number): () => number {
@@ -83,8 +91,16 @@ async function differential(seed: number): Promise<void> {
     const id = reuse.length > 0 ? pick(reuse) : `m${n}`;
     ids.push(id);
     const body = pick(["x", "éé", "€", "hello", "", "\u{1f600}"]);
-    return { postId: `p${n}`, id, route: "r", ...pick(lanes), body };
+    const m: NewMessage = { postId: `p${n}`, id, route: "r", ...pick(lanes), body };
+    const kind = pick([undefined, undefined, "text", "reaction"] as const);
+    const status = pick([undefined, undefined, "firing", "resolved"] as const);
+    return {
+      ...m,
+      ...(kind && { kind }),
+      ...(status && { thread: { group: pick(GROUPS), status } }),
+    };
   };
+  const where = () => ({ room: pick(lanes).room, group: pick(GROUPS) });
   // Mostly ids that are there now (read off the memory store), sometimes gone or unknown ones.
   const anyId = () =>
     pick([...store.messages.keys(), ...store.dead.keys(), ...ids.slice(-3), "nope"]);
@@ -96,6 +112,22 @@ async function differential(seed: number): Promise<void> {
       const [first] = post;
       if (first && rand() < 0.05) post.push({ ...first, body: "twin" });
       return (s) => s.enqueue(post);
+    },
+    () => {
+      const post = [...Array(1 + Math.floor(rand() * 2))].map(fresh);
+      const key = pick(["k1", "k2", "k3"]);
+      const claim = { route: pick(["r", "r2"]), key, expiresAt: clock + pick([0, 3, 20, 500]) };
+      return (s) => s.enqueueOnce(post, claim);
+    },
+    () => {
+      const { room, group } = where();
+      const anchor = { stanzaId: `s${n}`, occupant: `${room}/bot`, quote: `q${n}` };
+      return (s) => s.recordAnchor(room, group, anchor);
+    },
+    () => {
+      const { room, group } = where();
+      const at = clock - pick([0, 5, 7 * DAY]);
+      return (s) => s.resolveAnchor(room, group, at);
     },
     () => {
       const chosen = someIds();
@@ -129,6 +161,8 @@ async function differential(seed: number): Promise<void> {
     ...lanes.map((l) => [-1, 0, 1, 2, 1.5].map((limit) => outcome(() => s.pending(l, limit)))),
     ...lanes.map((l) => s.pending(l, 100, after)),
     [undefined, -1, 0, 1, 3].map((limit) => s.listDead(limit)),
+    lanes.flatMap((l) => GROUPS.map((g) => s.anchor(l.room, g))),
+    ["r", "r2"].flatMap((route) => ["k1", "k2", "k3"].map((key) => s.claimed(route, key))),
   ];
 
   const settle = (rs: unknown[]) =>
@@ -136,7 +170,8 @@ async function differential(seed: number): Promise<void> {
 
   try {
     for (let step = 0; step < 150; step++) {
-      clock += pick([0, 0, 1, 7]);
+      // Now and then a jump past the sweep interval, or an anchor's 7 or 30 days.
+      clock += rand() < 0.04 ? pick([61_000, 8 * DAY, 31 * DAY]) : pick([0, 0, 1, 7]);
       // A burst of writes requested in one tick: they share a commit in both.
       const burst = [...Array(1 + Math.floor(rand() * 4))].map(() => pick(writes)());
       const after = Math.floor(rand() * (n + 1));
@@ -149,9 +184,12 @@ async function differential(seed: number): Promise<void> {
       }
       const [fromSqlite, fromMemory] = results;
       assert.deepEqual(fromMemory, fromSqlite, `step ${step}`);
-      for (const c of (fromSqlite as { calls: Array<{ error?: unknown[] }> }).calls) {
+      for (const c of (fromSqlite as { calls: Array<{ error?: unknown[]; value?: unknown }> })
+        .calls) {
         if (c.error) saw(String(c.error[0]));
+        if ((c.value as { duplicate?: boolean } | undefined)?.duplicate) saw("duplicate");
       }
+      if (store.anchors.size > 0) saw("anchor");
     }
     const after = await Promise.all(spools.map((s) => settle(reads(s, 0))));
     assert.deepEqual(after[1], after[0]);
@@ -164,7 +202,8 @@ async function differential(seed: number): Promise<void> {
 test("does what the SQLite spool does, call for call, in random runs", async (t) => {
   for (const seed of [1, 2, 3]) await t.test(`seed ${seed}`, () => differential(seed));
   // The runs reached the interesting cases, or they prove little.
-  for (const what of ["SPOOL_FULL", "INTERNAL", "retry-requeued"]) {
+  t.diagnostic(`cases seen: ${JSON.stringify([...seen])}`);
+  for (const what of ["SPOOL_FULL", "INTERNAL", "retry-requeued", "duplicate", "anchor"]) {
     assert.ok(seen.has(what), `no run saw ${what}: ${[...seen.keys()]}`);
   }
 });

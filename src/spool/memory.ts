@@ -2,13 +2,39 @@
  * The spool in memory, for fast and exact unit tests of the delivery loop. It does what the
  * SQLite spool (`sqlite.ts`) does, as far as a caller can tell (memory.test.ts compares the
  * two call for call): writes are group committed on the next macrotask, invisible to reads
- * until then. Deliberate differences: nothing survives the process, and delivered and
- * recordFailure do not wait 20 ms for company, as there is no fsync to share.
+ * until then. Deliberate differences: nothing survives the process, and the bookkeeping
+ * writes (delivered, recordFailure, recordAnchor, resolveAnchor) do not wait 20 ms for
+ * company, as there is no fsync to share.
  */
 import { GatewayError } from "../core/errors.ts";
+import { anchorLive, SWEEP_INTERVAL_MS } from "./expiry.ts";
 import { spoolFull } from "./limits.ts";
+import {
+  binary,
+  createMemoryStore,
+  findAnchor,
+  findClaim,
+  insert,
+  keyOf,
+  limitOf,
+  type MemoryStore,
+  sweep,
+  take,
+  takeDead,
+  utf8,
+} from "./memory-store.ts";
 import type { CommitInfo } from "./sqlite.ts";
-import type { DeadLetter, Lane, NewMessage, Spool, SpooledMessage, SpoolLimits } from "./types.ts";
+import type {
+  DedupeClaim,
+  EnqueueOnce,
+  Lane,
+  NewMessage,
+  Spool,
+  SpooledMessage,
+  SpoolLimits,
+} from "./types.ts";
+
+export { createMemoryStore, type MemoryStore } from "./memory-store.ts";
 
 /** A client is asked to wait 30 s (`Retry-After`), as with SQLite. */
 const RETRY = { retryAfter: 30 };
@@ -18,30 +44,10 @@ const DUPLICATE =
 /** Writes per commit at most, as with SQLite: a larger burst takes several commits. */
 const MAX_BATCH = 1000;
 
-/**
- * What a memory spool stores. It outlives `close()`: a spool opened again over it finds
- * what was committed, and spools open over one store at once see each other's commits, as
- * processes sharing a SQLite file do. Change it only through a spool.
- */
-export interface MemoryStore {
-  /** Queued messages by id, in seq order (a new seq is always the highest). */
-  readonly messages: Map<string, SpooledMessage>;
-  readonly dead: Map<string, DeadLetter>;
-  /** UTF-8 bytes of the queued bodies. */
-  bytes: number;
-  /** The last seq handed out; like AUTOINCREMENT, never handed out again. */
-  lastSeq: number;
-}
-
-/** An empty store. */
-export function createMemoryStore(): MemoryStore {
-  return { messages: new Map(), dead: new Map(), bytes: 0, lastSeq: 0 };
-}
-
 /** Options of `createMemorySpool`. */
 export interface MemorySpoolOptions {
   readonly limits: SpoolLimits;
-  /** The clock, ms since the epoch (createdAt, failedAt). */
+  /** The clock, ms since the epoch (createdAt, failedAt, expiry). */
   readonly now?: () => number;
   /** The storage to open (a reopen passes the previous spool's); a new one by default. */
   readonly store?: MemoryStore;
@@ -50,44 +56,6 @@ export interface MemorySpoolOptions {
 }
 
 type Write = { apply: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
-
-const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
-/** SQLite's BINARY collation compares UTF-8 bytes; JS `<` compares UTF-16 code units. */
-const binary = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-/** SQLite's LIMIT: a non-integer is refused ("datatype mismatch"), a negative means none. */
-function limitOf(limit: number | undefined): number {
-  if (limit === undefined) return Number.POSITIVE_INFINITY;
-  if (!Number.isSafeInteger(limit)) throw new RangeError(`datatype mismatch: LIMIT ${limit}`);
-  return limit < 0 ? Number.POSITIVE_INFINITY : limit;
-}
-
-/** Queues a message as SQLite stores it (its columns only), with a new seq. */
-function insert(store: MemoryStore, m: NewMessage, createdAt: number): number {
-  const { postId, id, route, room, nick, body } = m;
-  const seq = ++store.lastSeq;
-  const row = { postId, id, route, room, nick, body, seq, createdAt };
-  store.messages.set(id, { ...row, attempts: 0, lastError: undefined });
-  store.bytes += utf8(body);
-  return seq;
-}
-
-/** Removes a queued message and returns it. */
-function take(store: MemoryStore, id: string): SpooledMessage | undefined {
-  const m = store.messages.get(id);
-  if (m === undefined) return undefined;
-  store.messages.delete(id);
-  store.bytes -= utf8(m.body);
-  return m;
-}
-
-/** Removes the dead letters selected by `ids` (all when undefined); returns them in seq order. */
-function takeDead(store: MemoryStore, ids: readonly string[] | undefined): DeadLetter[] {
-  const wanted = ids === undefined ? undefined : new Set(ids);
-  const taken = [...store.dead.values()].filter((d) => wanted?.has(d.id) ?? true);
-  for (const d of taken) store.dead.delete(d.id);
-  return taken.sort((a, b) => a.seq - b.seq);
-}
 
 /** Opens a spool over `opts.store` (a new empty store when missing). */
 export function createMemorySpool(opts: MemorySpoolOptions): Spool {
@@ -98,6 +66,8 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
   const queue: Write[] = [];
   let timer: NodeJS.Immediate | undefined;
   let closed = false;
+  /** When the last sweep of expired claims and anchors ran (spool clock). */
+  let sweptAt = Number.NEGATIVE_INFINITY;
   /** The counts at close: stats() still answers, from the last counts, as SQLite's does. */
   let final: { messages: number; bytes: number; deadLetters: number } | undefined;
 
@@ -121,6 +91,12 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
         return { w, ok: false, value: err };
       }
     });
+    // As SQLite: expired claims and anchors go at the end of a commit, at most once a minute.
+    const at = now();
+    if (at - sweptAt >= SWEEP_INTERVAL_MS) {
+      sweep(store, at);
+      sweptAt = at;
+    }
     // Like SQLite: the committed writes resolve first, then the refused posts reject.
     for (const r of results) if (r.ok) r.w.resolve(r.value);
     for (const r of results) if (!r.ok) r.w.reject(r.value);
@@ -140,38 +116,71 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
     return fn();
   }
 
-  function enqueue(messages: readonly NewMessage[]): Promise<readonly SpooledMessage[]> {
-    if (closed) return Promise.reject(closedError());
-    if (messages.length === 0) return Promise.resolve([]);
+  /** What a post adds, reserved until its commit, refused or not; and the SPOOL_FULL error when it does not fit. */
+  function admit(messages: readonly NewMessage[]) {
     const want = { messages: messages.length, bytes: 0 };
     for (const m of messages) want.bytes += utf8(m.body);
     const held = {
       messages: store.messages.size + reserved.messages,
       bytes: store.bytes + reserved.bytes,
     };
-    const full = spoolFull(limits, held, want);
+    return { want, full: spoolFull(limits, held, want), createdAt: now() };
+  }
+
+  const reserve = (d: { messages: number; bytes: number }, sign: number) => {
+    reserved.messages += sign * d.messages;
+    reserved.bytes += sign * d.bytes;
+  };
+
+  /** Stores one post, refused whole if it reuses a queued id (messages.id is UNIQUE in SQLite), or one id twice. */
+  function storePost(messages: readonly NewMessage[], createdAt: number): SpooledMessage[] {
+    const ids = new Set(messages.map((m) => m.id));
+    if (ids.size < messages.length || messages.some((m) => store.messages.has(m.id))) {
+      throw new GatewayError("INTERNAL", DUPLICATE);
+    }
+    return messages.map((m): SpooledMessage => {
+      const seq = insert(store, m, createdAt);
+      return { ...m, seq, createdAt, attempts: 0, lastError: undefined };
+    });
+  }
+
+  function enqueue(messages: readonly NewMessage[]): Promise<readonly SpooledMessage[]> {
+    if (closed) return Promise.reject(closedError());
+    if (messages.length === 0) return Promise.resolve([]);
+    const { want, full, createdAt } = admit(messages);
     if (full) return Promise.reject(full);
-    // Reserved until the commit, refused or not: posts not yet committed count too.
-    reserved.messages += want.messages;
-    reserved.bytes += want.bytes;
-    const createdAt = now();
+    reserve(want, 1);
     return write(() => {
-      reserved.messages -= want.messages;
-      reserved.bytes -= want.bytes;
-      // messages.id is UNIQUE: a post reusing a queued id (or one id twice) is refused whole.
-      const ids = new Set(messages.map((m) => m.id));
-      if (ids.size < messages.length || messages.some((m) => store.messages.has(m.id))) {
-        throw new GatewayError("INTERNAL", DUPLICATE);
-      }
-      return messages.map((m): SpooledMessage => {
-        const seq = insert(store, m, createdAt);
-        return { ...m, seq, createdAt, attempts: 0, lastError: undefined };
-      });
+      reserve(want, -1);
+      return storePost(messages, createdAt);
+    });
+  }
+
+  function enqueueOnce(messages: readonly NewMessage[], claim: DedupeClaim): Promise<EnqueueOnce> {
+    if (closed) return Promise.reject(closedError());
+    if (messages.length === 0) return Promise.resolve({ duplicate: false, messages: [] });
+    const { want, full, createdAt } = admit(messages);
+    // As SQLite: a full spool still answers a duplicate; a new post is refused at the commit.
+    const held = full ? { messages: 0, bytes: 0 } : want;
+    reserve(held, 1);
+    return write((): EnqueueOnce => {
+      reserve(held, -1);
+      const found = findClaim(store, claim, createdAt);
+      if (found) return found;
+      if (full) throw full;
+      const stored = storePost(messages, createdAt);
+      const ids = messages.map((m) => m.id);
+      const postId = messages[0]?.postId ?? "";
+      store.claims.set(keyOf(claim.route, claim.key), { postId, ids, expiresAt: claim.expiresAt });
+      return { duplicate: false, messages: stored };
     });
   }
 
   return {
     enqueue,
+    enqueueOnce,
+    claimed: (route, key) =>
+      read(() => findClaim(store, { route, key, expiresAt: 0 }, now())?.postId),
     lanes: () =>
       read(() => {
         const lanes = new Map<string, Lane>();
@@ -229,6 +238,31 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
       });
     },
     purgeDead: (ids) => write(() => takeDead(store, ids).length),
+    anchor: (room, group) => read(() => findAnchor(store, room, group, now())),
+    recordAnchor: (room, group, anchor) => {
+      const at = now();
+      const { stanzaId, occupant, quote } = anchor;
+      return write(() => {
+        const key = keyOf(room, group);
+        const old = store.anchors.get(key);
+        // An unresolved live anchor is kept, only touched; a resolved or expired one replaced.
+        store.anchors.set(
+          key,
+          old && old.resolvedAt === undefined && anchorLive(old.touchedAt, undefined, at)
+            ? { ...old, touchedAt: at }
+            : { stanzaId, occupant, quote, resolvedAt: undefined, touchedAt: at },
+        );
+      });
+    },
+    resolveAnchor: (room, group, resolvedAt) => {
+      const at = now();
+      return write(() => {
+        const key = keyOf(room, group);
+        const old = store.anchors.get(key);
+        if (old === undefined || !anchorLive(old.touchedAt, old.resolvedAt, at)) return;
+        store.anchors.set(key, { ...old, resolvedAt: old.resolvedAt ?? resolvedAt, touchedAt: at });
+      });
+    },
     stats: () => ({ ...(final ?? counts()) }),
     // Memory never refuses a write; only a closed spool cannot be written.
     health: () =>

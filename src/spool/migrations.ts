@@ -48,6 +48,41 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX dead_letters_failed ON dead_letters (failed_at, seq);
   `,
+  // 2 (issue 13): what a message is for (a reaction, a thread of an alert group), the
+  // dedupe claims, and the rooms' thread anchors. `meta` is the message's `kind` and
+  // `thread` as JSON, NULL for a plain text message (every row of version 1): one column,
+  // not three, because every column is read for every row the delivery loop's pending()
+  // returns, and on most rows they would all be NULL. ADD COLUMN only writes the schema,
+  // not the rows (https://www.sqlite.org/lang_altertable.html#alter_table_add_column), so
+  // the upgrade of a full spool is instant.
+  `
+  ALTER TABLE messages ADD COLUMN meta TEXT;
+  ALTER TABLE dead_letters ADD COLUMN meta TEXT;
+  -- One row per post that claimed a key: ids is the JSON array of its message ids. An
+  -- expired row counts as absent and is replaced by the next claim of its key; the sweep
+  -- deletes expired rows along expires_at. WITHOUT ROWID: looked up by its key only.
+  CREATE TABLE dedupe (
+    route TEXT NOT NULL,
+    key TEXT NOT NULL,
+    post_id TEXT NOT NULL,
+    ids TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (route, key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX dedupe_expiry ON dedupe (expires_at);
+  -- One row per (room, alert group): the room's record of the group's first message. A
+  -- few per group and room, so the minutely sweep reads the table without an index.
+  CREATE TABLE threads (
+    room TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    stanza_id TEXT NOT NULL,
+    occupant TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    resolved_at INTEGER,
+    touched_at INTEGER NOT NULL,
+    PRIMARY KEY (room, grp)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /**

@@ -18,8 +18,11 @@ export interface SpoolHarness {
   cleanup(): Promise<void>;
 }
 
-/** Opens an empty spool with the given limits. */
-export type OpenSpool = (limits: SpoolLimits) => Promise<SpoolHarness>;
+/** Opens an empty spool with the given limits, and the clock when given (ms since the epoch). */
+export type OpenSpool = (
+  limits: SpoolLimits,
+  opts?: { readonly now?: () => number },
+) => Promise<SpoolHarness>;
 
 const ROOMY: SpoolLimits = { maxMessages: 10_000, maxBytes: 10_000_000 };
 const A = { room: "a@conf.example.org", nick: "bot" };
@@ -34,7 +37,8 @@ export function message(lane: { room: string; nick: string }, body: string): New
   return { postId: `p${counter}`, id: `m${counter}-${body}`, route: "r", ...lane, body };
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<GatewayError> {
+/** Awaits `p`, which must reject with a GatewayError of `code`; returns the error. */
+export async function rejectsWith(p: Promise<unknown>, code: string): Promise<GatewayError> {
   const err = await p.then(
     () => assert.fail(`expected a ${code} rejection`),
     (e: unknown) => e,

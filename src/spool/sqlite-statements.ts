@@ -4,6 +4,7 @@
  * counts in memory and apply them only once the transaction commits.
  */
 import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
+import { prepareClaims } from "./sqlite-claims.ts";
 import type { DeadLetter, Lane, NewMessage, SpooledMessage } from "./types.ts";
 
 /** How one write changes the spool's counts. */
@@ -20,15 +21,17 @@ type Row = Record<string, SQLOutputValue>;
 
 const COLUMN_NAMES = [
   ...["seq", "id", "post_id", "route", "room", "nick", "body", "bytes", "created_at"],
-  ...["attempts", "last_error"],
+  ...["attempts", "last_error", "meta"],
 ];
 const COLUMNS = COLUMN_NAMES.join(", ");
+/** The columns a message keeps when it is queued again from the dead letters. */
+const KEPT = "id, post_id, route, room, nick, body, bytes, meta";
 // `?1` is a JSON array of ids, or NULL for "all of them": one prepared statement serves
 // any number of ids (https://www.sqlite.org/json1.html#jeach).
 const SELECTED = "(?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))";
 
 function toMessage(r: Row): SpooledMessage {
-  return {
+  const m: { -readonly [K in keyof SpooledMessage]: SpooledMessage[K] } = {
     seq: Number(r.seq),
     id: String(r.id),
     postId: String(r.post_id),
@@ -40,6 +43,24 @@ function toMessage(r: Row): SpooledMessage {
     attempts: Number(r.attempts),
     lastError: r.last_error === null ? undefined : String(r.last_error),
   };
+  // Absent, not undefined, when not stored: as the NewMessage that was queued.
+  if (r.meta !== null) {
+    const { kind, thread } = JSON.parse(String(r.meta)) as Meta;
+    if (kind !== undefined) m.kind = kind;
+    if (thread !== undefined) m.thread = thread;
+  }
+  return m;
+}
+
+/** The `meta` column: what a message is for beside its body. */
+type Meta = Pick<NewMessage, "kind" | "thread">;
+
+/** The `meta` of `m`: NULL for a plain message (no kind, no thread), else the JSON of both. */
+function metaOf(m: NewMessage): string | null {
+  const { kind, thread } = m;
+  if (kind === undefined && thread === undefined) return null;
+  const meta: Meta = { kind, thread: thread && { group: thread.group, status: thread.status } };
+  return JSON.stringify(meta);
 }
 
 function toDeadLetter(r: Row): DeadLetter {
@@ -58,20 +79,20 @@ export function prepareStatements(db: DatabaseSync) {
     lastSeq: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'"),
     userVersion: db.prepare("PRAGMA user_version"),
     insert: db.prepare(
-      "INSERT INTO messages (id, post_id, route, room, nick, body, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO messages (id, post_id, route, room, nick, body, bytes, created_at, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     remove: db.prepare("DELETE FROM messages WHERE id = ? RETURNING bytes"),
     fail: db.prepare("UPDATE messages SET attempts = attempts + 1, last_error = ? WHERE id = ?"),
     unDead: db.prepare("DELETE FROM dead_letters WHERE id = ?"),
     take: db.prepare(`DELETE FROM messages WHERE id = ? RETURNING ${COLUMNS}`),
     toDead: db.prepare(
-      `INSERT INTO dead_letters (${COLUMNS}, failed_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO dead_letters (${COLUMNS}, failed_at, reason) VALUES (${COLUMN_NAMES.map(() => "?").join(", ")}, ?, ?)`,
     ),
     // ORDER BY seq: retried messages keep their relative order at the end of their lanes.
     // OR IGNORE: an id already queued again is not queued twice.
     retry: db.prepare(
-      `INSERT OR IGNORE INTO messages (id, post_id, route, room, nick, body, bytes, created_at)
-       SELECT id, post_id, route, room, nick, body, bytes, ?2 FROM dead_letters WHERE ${SELECTED}
+      `INSERT OR IGNORE INTO messages (${KEPT}, created_at)
+       SELECT ${KEPT}, ?2 FROM dead_letters WHERE ${SELECTED}
        ORDER BY seq RETURNING bytes`,
     ),
     purge: db.prepare(`DELETE FROM dead_letters WHERE ${SELECTED}`),
@@ -96,6 +117,7 @@ export function prepareStatements(db: DatabaseSync) {
     ids === undefined ? null : JSON.stringify(ids);
 
   return {
+    ...prepareClaims(db),
     /** The stored counts, for the in-memory copy at open and after another process wrote. */
     counts(): Counts {
       const m = s.count.get() ?? {};
@@ -123,7 +145,17 @@ export function prepareStatements(db: DatabaseSync) {
     insert(messages: readonly NewMessage[], bytes: readonly number[], createdAt: number) {
       return messages.map((m, i): SpooledMessage => {
         const size = bytes[i] ?? 0;
-        const r = s.insert.run(m.id, m.postId, m.route, m.room, m.nick, m.body, size, createdAt);
+        const r = s.insert.run(
+          m.id,
+          m.postId,
+          m.route,
+          m.room,
+          m.nick,
+          m.body,
+          size,
+          createdAt,
+          metaOf(m),
+        );
         return {
           ...m,
           seq: Number(r.lastInsertRowid),

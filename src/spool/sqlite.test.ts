@@ -6,7 +6,9 @@ import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { GatewayError, isCode } from "../core/errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { message, spoolContract } from "./spool.contract.ts";
+import { message, type OpenSpool, spoolContract } from "./spool.contract.ts";
+import { spoolAnchorContract } from "./spool-anchor.contract.ts";
+import { spoolDedupeContract } from "./spool-dedupe.contract.ts";
 import { openSqliteSpool, type SqliteSpoolOptions, spoolPath } from "./sqlite.ts";
 import type { Spool, SpoolLimits } from "./types.ts";
 
@@ -17,11 +19,16 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "gw-spool-"));
 }
 
-spoolContract("SQLite", async (limits) => {
+const openHarness: OpenSpool = async (limits, opts) => {
   const dir = tempDir();
   let commits = 0;
   const open = () =>
-    openSqliteSpool({ path: spoolPath(dir), limits, onCommit: () => (commits += 1) });
+    openSqliteSpool({
+      path: spoolPath(dir),
+      limits,
+      now: opts?.now,
+      onCommit: () => (commits += 1),
+    });
   let current = open();
   return {
     spool: current,
@@ -36,7 +43,10 @@ spoolContract("SQLite", async (limits) => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+spoolContract("SQLite", openHarness);
+spoolDedupeContract("SQLite", openHarness);
+spoolAnchorContract("SQLite", openHarness);
 
 /** Runs `fn` with a spool in a fresh directory, then closes and deletes it. */
 async function withSpool(
@@ -73,7 +83,9 @@ test("a spool written by a newer gateway (higher user_version) is refused, untou
     () => openSqliteSpool({ path, limits: ROOMY }),
     (err) =>
       isCode(err, "UNAVAILABLE") &&
-      /schema version 99.*versions up to 1.*newer xmpp-msg-gw/.test((err as Error).message),
+      new RegExp(
+        `schema version 99.*versions up to ${MIGRATIONS.length}\\b.*newer xmpp-msg-gw`,
+      ).test((err as Error).message),
   );
   const check = new DatabaseSync(path);
   assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, 99);

@@ -4,22 +4,20 @@
  * transaction on the next macrotask, so a burst of posts costs one fsync, not one each.
  * After each commit the high-water mark (`highwater.ts`) moves to the newest seq, so that
  * the next start can tell when acknowledged messages went missing (`integrity.ts`).
+ * Beside the queue it keeps the dedupe claims and thread anchors (`sqlite-claims.ts`),
+ * deleting expired ones inside a commit at most once a minute (`expiry.ts`).
  */
 import { dirname } from "node:path";
 import { GatewayError } from "../core/errors.ts";
+import { SWEEP_INTERVAL_MS } from "./expiry.ts";
 import { trackHealth } from "./health.ts";
 import { highWaterPath } from "./highwater.ts";
 import { spoolFull } from "./limits.ts";
 import { rollback } from "./migrations.ts";
-import {
-  describe,
-  isConstraint,
-  isReadOnly,
-  openDatabase,
-  type SqliteSpoolOptions,
-} from "./sqlite-open.ts";
+import { add, type BatchOutcome, runBatch, type Write, ZERO } from "./sqlite-batch.ts";
+import { describe, isReadOnly, openDatabase, type SqliteSpoolOptions } from "./sqlite-open.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
-import type { Lane, NewMessage, Spool, SpooledMessage } from "./types.ts";
+import type { DedupeClaim, EnqueueOnce, Lane, NewMessage, Spool, SpooledMessage } from "./types.ts";
 
 export { type CommitInfo, type SqliteSpoolOptions, spoolPath } from "./sqlite-open.ts";
 
@@ -35,24 +33,6 @@ const LAZY_MS = 20;
  * committed in several transactions with other work (HTTP, XMPP) in between.
  */
 const MAX_BATCH = 1000;
-
-/** One write waiting for the next group commit. */
-interface Write {
-  /** Runs inside the batch transaction: what the call resolves with, and how counts change. */
-  apply(): { value: unknown; delta: Delta };
-  resolve(value: unknown): void;
-  reject(err: unknown): void;
-  /** What `enqueue` reserved against the limits; given back when the write fails. */
-  readonly reserved?: Delta;
-}
-
-const ZERO: Delta = { messages: 0, bytes: 0, deadLetters: 0 };
-
-function add(into: Counts, d: Delta, sign = 1): void {
-  into.messages += sign * d.messages;
-  into.bytes += sign * d.bytes;
-  into.deadLetters += sign * d.deadLetters;
-}
 
 /** Opens (creating and migrating when needed) the spool at `opts.path`. */
 export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
@@ -71,6 +51,8 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
   /** Bookkeeping writes (delivered, failures) wait a little to share a commit. */
   let lazyTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** When the last committed sweep of expired claims and anchors ran (spool clock). */
+  let sweptAt = Number.NEGATIVE_INFINITY;
   /** Why the spool is closed: close() was called, or it could not be opened again. */
   let closedWhy = `the spool ${path} is closed`;
   /** Whether the last failed write found the file read-only (SQLITE_READONLY). */
@@ -129,38 +111,18 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     if (queue.length > 0 && !closed) timer = setImmediate(flush);
     if (batch.length === 0) return;
     const started = performance.now();
-    const done: Array<{ w: Write; value: unknown; delta: Delta }> = [];
-    const refused: Array<{ w: Write; err: unknown }> = [];
-    let seq: number;
+    const at = now();
+    const sweep = at - sweptAt >= SWEEP_INTERVAL_MS;
+    let outcome: BatchOutcome;
     try {
-      // IMMEDIATE takes the write lock up front, so a busy database fails here, before
-      // anything was written (https://www.sqlite.org/lang_transaction.html).
-      db.exec("BEGIN IMMEDIATE");
-      syncExternal();
-      for (const w of batch) {
-        if (w.reserved === undefined) {
-          done.push({ w, ...w.apply() });
-          continue;
-        }
-        // A savepoint per post: a post that breaks a constraint (a reused id) is refused
-        // alone, without failing the posts that share its transaction.
-        db.exec("SAVEPOINT post");
-        try {
-          done.push({ w, ...w.apply() });
-          db.exec("RELEASE post");
-        } catch (err) {
-          // A constraint failure ends the statement, not the transaction
-          // (https://www.sqlite.org/lang_conflict.html, ABORT): undo this post alone.
-          if (!isConstraint(err)) throw err;
-          db.exec("ROLLBACK TO post");
-          db.exec("RELEASE post");
-          refused.push({ w, err });
-        }
-      }
-      seq = sql.lastSeq();
-      db.exec("COMMIT");
+      outcome = runBatch(db, batch, {
+        first: syncExternal,
+        last() {
+          if (sweep) sql.sweep(at);
+          return sql.lastSeq();
+        },
+      });
     } catch (err) {
-      rollback(db);
       const e = unavailable(`the spool could not be written: ${describe(err)}`, err);
       failed(e.message, err);
       for (const w of batch) {
@@ -169,15 +131,16 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       }
       return;
     }
-    health.committed(seq);
-    for (const { w, value, delta } of done) {
+    health.committed(outcome.seq);
+    if (sweep) sweptAt = at;
+    for (const { w, value, delta } of outcome.done) {
       if (w.reserved) add(reserved, w.reserved, -1);
       add(counts, delta);
       w.resolve(value);
     }
-    for (const { w, err } of refused) {
+    for (const { w, err } of outcome.refused) {
       if (w.reserved) add(reserved, w.reserved, -1);
-      w.reject(new GatewayError("INTERNAL", `the spool refused the post: ${describe(err)}`));
+      w.reject(err);
     }
     opts.onCommit?.({ operations: batch.length, ms: performance.now() - started });
   }
@@ -206,15 +169,19 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     return fn();
   }
 
-  function enqueue(messages: readonly NewMessage[]): Promise<readonly SpooledMessage[]> {
-    if (closed) return Promise.reject(closedError());
-    if (messages.length === 0) return Promise.resolve([]);
+  /**
+   * The checks before a post is queued: what it adds, and the SPOOL_FULL error when that
+   * does not fit beside what is committed and reserved. Throws UNAVAILABLE (closed, or
+   * the file cannot be read).
+   */
+  function admit(messages: readonly NewMessage[]) {
+    if (closed) throw closedError();
     try {
       // Another process (the spool CLI) rarely writes: look at most once a second here;
       // every commit looks anyway, inside its transaction.
       if (performance.now() - syncedAt > 1000) syncExternal();
     } catch (err) {
-      return Promise.reject(unavailable(`the spool cannot be read: ${describe(err)}`, err));
+      throw unavailable(`the spool cannot be read: ${describe(err)}`, err);
     }
     const bytes = messages.map((m) => Buffer.byteLength(m.body, "utf8"));
     const want: Delta = {
@@ -222,16 +189,59 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       bytes: bytes.reduce((a, b) => a + b, 0),
       deadLetters: 0,
     };
-    const full = spoolFull(
-      limits,
-      { messages: counts.messages + reserved.messages, bytes: counts.bytes + reserved.bytes },
-      want,
-    );
-    if (full) return Promise.reject(full);
-    add(reserved, want);
-    const createdAt = now();
-    return write(() => ({ value: sql.insert(messages, bytes, createdAt), delta: want }), want);
+    const held = {
+      messages: counts.messages + reserved.messages,
+      bytes: counts.bytes + reserved.bytes,
+    };
+    return { bytes, want, full: spoolFull(limits, held, want), createdAt: now() };
   }
+
+  function enqueue(messages: readonly NewMessage[]): Promise<readonly SpooledMessage[]> {
+    if (messages.length === 0 && !closed) return Promise.resolve([]);
+    try {
+      const { bytes, want, full, createdAt } = admit(messages);
+      if (full) throw full;
+      add(reserved, want);
+      return write(() => ({ value: sql.insert(messages, bytes, createdAt), delta: want }), want);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  function enqueueOnce(messages: readonly NewMessage[], claim: DedupeClaim): Promise<EnqueueOnce> {
+    if (messages.length === 0 && !closed)
+      return Promise.resolve({ duplicate: false, messages: [] });
+    try {
+      const { bytes, want, full, createdAt } = admit(messages);
+      // A full spool still answers a duplicate (it stores nothing): only a post that would
+      // be stored is refused, in its own savepoint, when the commit finds no live claim.
+      const reserve = full ? ZERO : want;
+      add(reserved, reserve);
+      const ids = messages.map((m) => m.id);
+      const postId = messages[0]?.postId ?? "";
+      return write((): { value: EnqueueOnce; delta: Delta } => {
+        const found = sql.findClaim(claim, createdAt);
+        if (found) return { value: found, delta: ZERO };
+        if (full) throw full;
+        const stored = sql.insert(messages, bytes, createdAt);
+        sql.putClaim(claim, postId, ids);
+        return { value: { duplicate: false, messages: stored }, delta: want };
+      }, reserve);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A bookkeeping write that changes no count, waiting LAZY_MS for company. */
+  const lazily = (fn: () => void) =>
+    write(
+      () => {
+        fn();
+        return { value: undefined, delta: ZERO };
+      },
+      undefined,
+      true,
+    );
 
   // Tried at open, so that a read-only DATA_DIR shows in /ready before a post fails.
   try {
@@ -248,20 +258,14 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
 
   return {
     enqueue,
+    enqueueOnce,
+    claimed: (route, key) => read(() => sql.claimedBy(route, key, now())),
     lanes: () => read(() => sql.lanes()),
     pending: (lane: Lane, limit: number, afterSeq = 0) =>
       read(() => sql.pending(lane, limit, afterSeq)),
     delivered: (ids) =>
       write(() => ({ value: undefined, delta: sql.remove(ids) }), undefined, true),
-    recordFailure: (id, error) =>
-      write(
-        () => {
-          sql.fail(id, error);
-          return { value: undefined, delta: ZERO };
-        },
-        undefined,
-        true,
-      ),
+    recordFailure: (id, error) => lazily(() => sql.fail(id, error)),
     deadLetter: (id, reason) => {
       const failedAt = now();
       return write(() => ({ value: undefined, delta: sql.toDead(id, reason, failedAt) }));
@@ -279,6 +283,15 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
         const count = sql.purge(ids);
         return { value: count, delta: { messages: 0, bytes: 0, deadLetters: -count } };
       }),
+    anchor: (room, group) => read(() => sql.anchor(room, group, now())),
+    recordAnchor: (room, group, anchor) => {
+      const at = now();
+      return lazily(() => sql.recordAnchor(room, group, anchor, at));
+    },
+    resolveAnchor: (room, group, resolvedAt) => {
+      const at = now();
+      return lazily(() => sql.resolveAnchor(room, group, resolvedAt, at));
+    },
     health: () => (closed ? { writable: false, error: closedWhy } : health.current()),
     stats() {
       // After close, and when the file cannot be read, the last counts are still the best

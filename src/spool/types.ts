@@ -4,6 +4,14 @@
  * into the dead-letter table when it can never be delivered.
  */
 
+/** Which alert group a message belongs to, for threads (issue 13). */
+export interface AlertThread {
+  /** Opaque key of (route, groupKey): the same for every notification of the group. Hex, ≤ 64 chars. Also used as the XMPP <thread> id. */
+  readonly group: string;
+  /** The notification's status: "resolved" once the whole group resolved. */
+  readonly status: "firing" | "resolved";
+}
+
 /** One message to one target (a post to three rooms is three messages). */
 export interface NewMessage {
   /** The id the HTTP reply names; shared by the messages of one post. */
@@ -18,6 +26,10 @@ export interface NewMessage {
   readonly nick: string;
   /** The rendered message text. */
   readonly body: string;
+  /** "text" (default when absent) or "reaction": a XEP-0444 ✅ on the group's first message; body holds the emoji. */
+  readonly kind?: "text" | "reaction";
+  /** Set when the post was an Alertmanager/Grafana notification on a route with threads. */
+  readonly thread?: AlertThread;
 }
 
 /** A message in the spool. */
@@ -36,6 +48,40 @@ export interface SpooledMessage extends NewMessage {
 export interface DeadLetter extends SpooledMessage {
   readonly failedAt: number;
   readonly reason: string;
+}
+
+/** A post's dedupe key. */
+export interface DedupeClaim {
+  readonly route: string;
+  /** Idempotency-Key header (prefixed by the caller) or a content hash. */
+  readonly key: string;
+  /** When the key may be forgotten (ms since the epoch): now + DEDUPE_WINDOW. */
+  readonly expiresAt: number;
+}
+
+/** What `enqueueOnce` did: stored the post, or found the first post with the same claim. */
+export type EnqueueOnce =
+  | { readonly duplicate: false; readonly messages: readonly SpooledMessage[] }
+  | {
+      readonly duplicate: true;
+      /** The first post's id and message ids. */
+      readonly postId: string;
+      readonly ids: readonly string[];
+      /** Of `ids`: still queued, and dead letters (the rest were delivered). */
+      readonly pending: readonly string[];
+      readonly dead: readonly string[];
+    };
+
+/** The room's record of a group's first message, for replies and the ✅ reaction. */
+export interface ThreadAnchor {
+  /** XEP-0359 stanza-id the room gave the group's first message (by = the room). */
+  readonly stanzaId: string;
+  /** The occupant JID that sent it: room/nick (XEP-0461 reply `to`). */
+  readonly occupant: string;
+  /** The first line of its body, for the quoted fallback. */
+  readonly quote: string;
+  /** When the group resolved (its resolved message was confirmed), else undefined. */
+  readonly resolvedAt: number | undefined;
 }
 
 /** A room + nick pair: the unit of ordering. */
@@ -65,7 +111,7 @@ export interface SpoolLimits {
   readonly maxBytes: number;
 }
 
-/** The durable queue. Implementations: SQLite (`sqlite.ts`); the contract test runs against each. */
+/** The durable queue. Implementations: SQLite (`sqlite.ts`) and memory (`memory.ts`); the contract tests run against each. */
 export interface Spool {
   /**
    * Stores the messages of one post atomically and durably (fsynced) before resolving.
@@ -74,6 +120,16 @@ export interface Spool {
    * "UNAVAILABLE" on a disk error or after close (nothing stored).
    */
   enqueue(messages: readonly NewMessage[]): Promise<readonly SpooledMessage[]>;
+  /**
+   * As enqueue, unless an unexpired claim with the same (route, key) exists: then nothing
+   * is stored and the first post is described. Atomic with the insert (one transaction;
+   * two claims in one group commit: the second is the duplicate). A duplicate is found
+   * even when the spool is full (SPOOL_FULL only when the post would be stored); what it
+   * reserved against the limits is given back. An empty post stores nothing, no claim either.
+   */
+  enqueueOnce(messages: readonly NewMessage[], claim: DedupeClaim): Promise<EnqueueOnce>;
+  /** The id of the post that holds an unexpired claim of (route, key), if any (for `?dry_run=1`). Sync read of what is committed. */
+  claimed(route: string, key: string): string | undefined;
   /** Lanes that hold at least one message. */
   lanes(): Lane[];
   /** Up to `limit` messages of a lane with `seq > afterSeq`, in `seq` order. */
@@ -90,6 +146,20 @@ export interface Spool {
   retryDead(ids?: readonly string[]): Promise<number>;
   /** Deletes dead letters (all when `ids` is undefined); returns how many. */
   purgeDead(ids?: readonly string[]): Promise<number>;
+  /** The anchor of `group` in `room`, if one is recorded and not expired (`expiry.ts`). Sync read of what is committed. */
+  anchor(room: string, group: string): ThreadAnchor | undefined;
+  /**
+   * Records `anchor` for (room, group) unless an unresolved one exists: that one is kept
+   * and only marked as used now (its 30 days start again). A resolved one is replaced:
+   * the group fired again. Lazy bookkeeping write (as `delivered`).
+   */
+  recordAnchor(
+    room: string,
+    group: string,
+    anchor: Omit<ThreadAnchor, "resolvedAt">,
+  ): Promise<void>;
+  /** Marks the group resolved at `at` (ms; a group resolved already keeps its first time). Lazy write. No-op without an anchor. */
+  resolveAnchor(room: string, group: string, at: number): Promise<void>;
   stats(): SpoolStats;
   /** Whether writes go through now; never throws (a `/ready` probe must not fail). */
   health(): SpoolHealth;
