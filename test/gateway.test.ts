@@ -194,7 +194,8 @@ test("format auto: an Alertmanager group arrives summarised for people", async (
   const lines = got.body.split("\n");
   assert.equal(lines[0], "🔥 FIRING (2) · InstanceDown");
   assert.equal(lines[2], "InstanceDown · critical · db-1.example.org:9100");
-  assert.equal(lines[3], "Instance db-1.example.org:9100 down");
+  assert.equal(lines[3], "Firing since 2024-05-14 07:58 UTC");
+  assert.equal(lines[4], "Instance db-1.example.org:9100 down");
   assert.ok(!got.body.includes('"status"'), "not a JSON dump");
 });
 

@@ -10,18 +10,91 @@ export const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 export const NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner";
 /** XEP-0359 unique and stable stanza IDs. */
 export const NS_SID = "urn:xmpp:sid:0";
+/** XEP-0461 message replies. */
+export const NS_REPLY = "urn:xmpp:reply:0";
+/** XEP-0428 fallback indication. */
+export const NS_FALLBACK = "urn:xmpp:fallback:0";
+/** XEP-0444 message reactions. */
+export const NS_REACTIONS = "urn:xmpp:reactions:0";
+/** XEP-0334 message processing hints. */
+export const NS_HINTS = "urn:xmpp:hints";
 /** RFC 6120 §8.3.3 stanza error conditions. */
 export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/** What a groupchat message may carry besides its body (issue 13: alert threads). */
+export interface GroupchatExtras {
+  /** XEP-0201 `<thread>` id: every message of one alert group shares it. */
+  readonly thread?: string;
+  /** XEP-0461 reply to a message of the room. */
+  readonly reply?: {
+    /** The occupant JID (room/nick) that sent the message replied to. */
+    readonly to: string;
+    /** The XEP-0359 stanza-id the room gave it: in a MUC, never the sender's own id (XEP-0461). */
+    readonly id: string;
+    /** Its text to quote for clients without replies, e.g. its first line. */
+    readonly quote: string;
+  };
+}
 
 /**
  * A groupchat message with `id` and XEP-0359 `origin-id` set to the same value: the room
  * reflects it back, and the reflection (matched by either) is the delivery confirmation.
+ * A reply starts its body with the quote, each line as `> line` (XEP-0461's compatibility
+ * fallback), and marks that part with an XEP-0428 fallback so that clients showing replies
+ * hide it.
  */
-export function groupchatMessage(room: string, id: string, body: string): Element {
+export function groupchatMessage(
+  room: string,
+  id: string,
+  body: string,
+  extras: GroupchatExtras = {},
+): Element {
+  const { thread, reply } = extras;
+  const quoted = reply === undefined ? "" : quoteLines(reply.quote);
   return xml(
     "message",
     { type: "groupchat", to: room, id },
-    xml("body", {}, body),
+    xml("body", {}, `${quoted}${body}`),
+    thread === undefined ? null : xml("thread", {}, thread),
+    reply === undefined ? null : xml("reply", { xmlns: NS_REPLY, to: reply.to, id: reply.id }),
+    reply === undefined
+      ? null
+      : xml(
+          "fallback",
+          { xmlns: NS_FALLBACK, for: NS_REPLY },
+          // XEP-0428: offsets count Unicode code points, not UTF-16 units or bytes.
+          xml("body", { start: 0, end: [...quoted].length }),
+        ),
+    xml("origin-id", { xmlns: NS_SID, id }),
+  );
+}
+
+/** `> line\n` for each line of `quote`: the quoted part of a reply's body. */
+function quoteLines(quote: string): string {
+  return quote
+    .split(/\r?\n/)
+    .map((line) => `> ${line}\n`)
+    .join("");
+}
+
+/**
+ * An XEP-0444 reaction (e.g. ✅) to the room's message `targetStanzaId` (in a MUC, the
+ * stanza-id the room gave it, per XEP-0444's business rules). It has no body, so it asks to be archived anyway (XEP-0334
+ * `<store/>`), and carries an origin-id, so that its reflection confirms it like a message.
+ */
+export function reactionMessage(
+  room: string,
+  id: string,
+  targetStanzaId: string,
+  emoji: string,
+  thread?: string,
+): Element {
+  return xml(
+    "message",
+    { type: "groupchat", to: room, id },
+    xml("reactions", { xmlns: NS_REACTIONS, id: targetStanzaId }, xml("reaction", {}, emoji)),
+    thread === undefined ? null : xml("thread", {}, thread),
+    xml("store", { xmlns: NS_HINTS }),
     xml("origin-id", { xmlns: NS_SID, id }),
   );
 }
@@ -126,4 +199,20 @@ export function messageIds(message: Element): string[] {
   if (origin) ids.push(origin);
   if (message.attrs.id && message.attrs.id !== origin) ids.push(message.attrs.id);
   return ids;
+}
+
+/**
+ * The XEP-0359 stanza-id `room` gave a message it reflected: the `<stanza-id>` whose `by` is
+ * the room's bare JID. Any sender can add one claiming another `by`; the room strips only
+ * those claiming itself (XEP-0359 §2.1, §5), so only that one is trusted. Undefined when the
+ * room gave none (it keeps no archive).
+ */
+export function roomStanzaId(message: Element, room: string): string | undefined {
+  // JIDs compare case-insensitively in their local and domain parts (RFC 7622 §3.2, §3.3).
+  const bare = (room.split("/")[0] ?? "").toLowerCase();
+  const mine = message
+    .getChildren("stanza-id", NS_SID)
+    .find((s) => typeof s.attrs.by === "string" && s.attrs.by.toLowerCase() === bare);
+  const id = mine?.attrs.id;
+  return typeof id === "string" && id !== "" ? id : undefined;
 }

@@ -44,6 +44,7 @@ describe("renderAlerts fixtures", () => {
         "🔥 FIRING (1) · TestAlert",
         "",
         "TestAlert · Grafana",
+        "Firing since 2024-05-14 09:21 UTC",
         "Notification test",
         "Silence: https://grafana.example.org/alerting/silence/new?alertmanager=grafana&matcher=alertname%3DTestAlert&matcher=instance%3DGrafana",
       ].join("\n"),
@@ -56,6 +57,7 @@ describe("renderAlerts fixtures", () => {
         "🔥 FIRING (2) · HighCPU",
         "",
         "HighCPU · critical · web-1:9100",
+        "Firing since 2024-05-14 07:51 UTC",
         "High CPU usage on web-1",
         "CPU usage on web-1:9100 has been above 90% for 5 minutes (current value: 97%).",
         GRAFANA_SOURCE,
@@ -63,6 +65,7 @@ describe("renderAlerts fixtures", () => {
         `${SILENCE}&matcher=instance%3Dweb-1%3A9100&orgId=1`,
         "",
         "HighCPU · critical · web-2:9100",
+        "Firing since 2024-05-14 07:52 UTC",
         "High CPU usage on web-2",
         "CPU usage on web-2:9100 has been above 90% for 5 minutes (current value: 93%).",
         GRAFANA_SOURCE,
@@ -78,6 +81,7 @@ describe("renderAlerts fixtures", () => {
         "✅ RESOLVED (1) · HighCPU",
         "",
         "HighCPU · critical · web-1:9100",
+        "Resolved at 2024-05-14 08:06 UTC, fired for 15 min",
         "High CPU usage on web-1",
         "CPU usage on web-1:9100 has been above 90% for 5 minutes (current value: 41%).",
         GRAFANA_SOURCE,
@@ -93,11 +97,13 @@ describe("renderAlerts fixtures", () => {
         "🔥 FIRING (2) · InstanceDown",
         "",
         "InstanceDown · critical · db-1.example.org:9100",
+        "Firing since 2024-05-14 07:58 UTC",
         "Instance db-1.example.org:9100 down",
         "db-1.example.org:9100 of job node has been down for more than 5 minutes.",
         UP_SOURCE,
         "",
         "InstanceDown · critical · db-2.example.org:9100",
+        "Firing since 2024-05-14 07:59 UTC",
         "Instance db-2.example.org:9100 down",
         "db-2.example.org:9100 of job node has been down for more than 5 minutes.",
         UP_SOURCE,
@@ -105,17 +111,19 @@ describe("renderAlerts fixtures", () => {
     ]);
   });
 
-  it("renders alertmanager-resolved.json", () => {
+  it("renders alertmanager-resolved.json: when each alert resolved and how long it fired", () => {
     assert.deepEqual(renderAlerts(fixture("alertmanager-resolved.json")), [
       [
         "✅ RESOLVED (2) · InstanceDown",
         "",
         "InstanceDown · critical · db-1.example.org:9100",
+        "Resolved at 2024-05-14 08:13 UTC, fired for 15 min",
         "Instance db-1.example.org:9100 down",
         "db-1.example.org:9100 of job node has been down for more than 5 minutes.",
         UP_SOURCE,
         "",
         "InstanceDown · critical · db-2.example.org:9100",
+        "Resolved at 2024-05-14 08:14 UTC, fired for 15 min",
         "Instance db-2.example.org:9100 down",
         "db-2.example.org:9100 of job node has been down for more than 5 minutes.",
         UP_SOURCE,
@@ -123,18 +131,20 @@ describe("renderAlerts fixtures", () => {
     ]);
   });
 
-  it("renders alertmanager-truncated.json: mixed counts, marked alerts, the truncation note", () => {
+  it("renders alertmanager-truncated.json: mixed counts, which fire and which resolved, the truncation note", () => {
     assert.deepEqual(renderAlerts(fixture("alertmanager-truncated.json")), [
       [
         "🔥 FIRING (1), ✅ RESOLVED (1) · DiskFull",
         "",
         "🔥 DiskFull · warning · app-1.example.org:9100",
+        "Firing since 2024-05-14 06:00 UTC",
         "Disk almost full on app-1",
         "Filesystem /dev/sda1 on app-1.example.org:9100 has 3% space left.",
         DISK_SOURCE,
         "Runbook: https://runbooks.example.org/disk-full",
         "",
         "✅ DiskFull · warning · app-2.example.org:9100",
+        "Resolved at 2024-05-14 06:10 UTC, fired for 40 min",
         "Disk almost full on app-2",
         "Filesystem /dev/sda1 on app-2.example.org:9100 has 4% space left.",
         DISK_SOURCE,
@@ -259,6 +269,26 @@ describe("renderAlerts", () => {
     ]);
   });
 
+  it("shows Grafana's image as a link, after the panel", () => {
+    const alert = {
+      status: "firing",
+      labels: { alertname: "I" },
+      panelURL: "https://grafana.example.org/d/x?viewPanel=3",
+      imageURL: "https://grafana.example.org/public/img/attachments/abc.png",
+      annotations: { runbook_url: "https://runbooks.example.org/i" },
+    };
+    assert.deepEqual(
+      renderAlerts(group([alert]))?.[0]
+        ?.split("\n")
+        .slice(3),
+      [
+        "Panel: https://grafana.example.org/d/x?viewPanel=3",
+        "Image: https://grafana.example.org/public/img/attachments/abc.png",
+        "Runbook: https://runbooks.example.org/i",
+      ],
+    );
+  });
+
   it("says how many alerts were truncated, and by whom", () => {
     const grafana = { ...fixture("grafana-test.json"), truncatedAlerts: 1 };
     assert.equal(
@@ -279,5 +309,99 @@ describe("renderAlerts", () => {
     ]);
     const bare = Object.assign(Object.create(null) as object, group([]));
     assert.deepEqual(renderAlerts(bare), ["🔥 FIRING"]);
+  });
+});
+
+describe("renderAlerts times", () => {
+  /** What is under the title of one alert with these members (and nothing else to show). */
+  const timeLine = (alert: Record<string, unknown>): string | undefined =>
+    renderAlerts(group([{ labels: { alertname: "T" }, ...alert }]))?.[0]
+      ?.split("\n")
+      .slice(3)
+      .join("\n");
+  const ZERO = "0001-01-01T00:00:00Z";
+
+  it("says since when a firing alert fires, in UTC to the minute", () => {
+    const cases: Array<[string, string]> = [
+      ["2026-12-01T12:00:00Z", "Firing since 2026-12-01 12:00 UTC"],
+      ["2026-12-01T12:00:59.999999999Z", "Firing since 2026-12-01 12:00 UTC"],
+      ["2024-05-14T09:51:03.157076+02:00", "Firing since 2024-05-14 07:51 UTC"],
+      ["2024-12-31T23:30:00-01:30", "Firing since 2025-01-01 01:00 UTC"],
+      ["2024-02-29T00:00:00Z", "Firing since 2024-02-29 00:00 UTC"],
+    ];
+    for (const [startsAt, line] of cases) {
+      assert.equal(timeLine({ status: "firing", startsAt, endsAt: ZERO }), line, startsAt);
+    }
+  });
+
+  it("says when a resolved alert resolved and how long it fired, rounded down", () => {
+    const startsAt = "2026-12-01T12:00:00Z";
+    const cases: Array<[string, string]> = [
+      ["2026-12-01T12:00:00.5Z", "less than 1 s"],
+      ["2026-12-01T12:00:01Z", "1 s"],
+      ["2026-12-01T12:00:59.9Z", "59 s"],
+      ["2026-12-01T12:01:00Z", "1 min"],
+      ["2026-12-01T12:59:59Z", "59 min"],
+      ["2026-12-01T13:00:00Z", "1 h"],
+      ["2026-12-01T13:05:30Z", "1 h 5 min"],
+      ["2026-12-03T15:00:00Z", "2 d 3 h"],
+      ["2026-12-03T12:07:00Z", "2 d 7 min"],
+    ];
+    for (const [endsAt, fired] of cases) {
+      const at = `${endsAt.slice(0, 10)} ${endsAt.slice(11, 16)} UTC`;
+      assert.equal(
+        timeLine({ status: "resolved", startsAt, endsAt }),
+        `Resolved at ${at}, fired for ${fired}`,
+        endsAt,
+      );
+    }
+  });
+
+  it("leaves out what the payload does not say: zero, missing or broken times", () => {
+    const broken = [
+      undefined,
+      42,
+      "",
+      ZERO,
+      "1970-01-01T00:00:00Z",
+      "yesterday",
+      "2026-12-01 12:00:00Z",
+      "2026-12-01T12:00:00",
+      "2026-13-01T12:00:00Z",
+      "2026-02-29T12:00:00Z",
+      "2026-04-31T12:00:00Z",
+      "2026-12-01T24:00:00Z",
+      "2026-12-01T12:60:00Z",
+      "2026-12-01T12:00:60Z",
+      "2026-12-01T12:00:00+24:00",
+      "2026-12-01T12:00:00.1234567890Z",
+    ];
+    const good = "2026-12-01T12:00:00Z";
+    for (const bad of broken) {
+      const what = String(bad);
+      assert.equal(timeLine({ status: "firing", startsAt: bad }), "", what);
+      assert.equal(timeLine({ status: "resolved", startsAt: bad, endsAt: bad }), "", what);
+      assert.equal(
+        timeLine({ status: "resolved", startsAt: bad, endsAt: good }),
+        "Resolved at 2026-12-01 12:00 UTC",
+        what,
+      );
+      assert.equal(
+        timeLine({ status: "resolved", startsAt: good, endsAt: bad }),
+        "Resolved (started 2026-12-01 12:00 UTC)",
+        what,
+      );
+    }
+  });
+
+  it("gives no duration when the end comes before the start", () => {
+    assert.equal(
+      timeLine({
+        status: "resolved",
+        startsAt: "2026-12-01T12:00:00Z",
+        endsAt: "2026-12-01T11:00:00Z",
+      }),
+      "Resolved at 2026-12-01 11:00 UTC",
+    );
   });
 });

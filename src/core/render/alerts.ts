@@ -3,10 +3,12 @@
  * Alertmanager (webhook `version` "4") payloads summarised as chat text. One payload is
  * one alert group, so it becomes one message: a header with the firing and resolved
  * counts and the alert name, then one block per alert (firing first) with its name,
- * severity and instance, summary, description and links.
+ * severity and instance, since when it fires or when it resolved and how long it fired,
+ * summary, description and links. Times come from the payload only (no clock), in UTC.
  * References: https://prometheus.io/docs/alerting/latest/configuration/#webhook_config,
  * https://grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/
  */
+import { type AlertSource, alertSource, alertTime } from "../alert-group.ts";
 
 type Json = Record<string, unknown>;
 
@@ -16,31 +18,14 @@ const MAX_TEXT = 500;
 /** Distinct alert names shown in the header of a group without a common one. */
 const MAX_NAMES = 3;
 
-type Source = "Grafana" | "Alertmanager";
-
 /** Summarises a Grafana or Alertmanager webhook payload as one message per alert group, or undefined for any other value. */
 export function renderAlerts(value: unknown): string[] | undefined {
-  const source = recognise(value);
+  const source = alertSource(value);
   if (source === undefined || !isRecord(value)) return undefined;
   return [renderGroup(value, source)];
 }
 
-/** Which sender's payload this is: both send `version`, `status` and `alerts[]`; Grafana adds `orgId`. */
-function recognise(value: unknown): Source | undefined {
-  if (!isRecord(value) || !Array.isArray(own(value, "alerts"))) return undefined;
-  if (typeof own(value, "status") !== "string") return undefined;
-  const marked = (...keys: string[]): boolean => keys.some((key) => Object.hasOwn(value, key));
-  switch (own(value, "version")) {
-    case "1":
-      return marked("orgId", "receiver", "groupKey") ? "Grafana" : undefined;
-    case "4":
-      return marked("groupKey", "receiver") ? "Alertmanager" : undefined;
-    default:
-      return undefined;
-  }
-}
-
-function renderGroup(group: Json, source: Source): string {
+function renderGroup(group: Json, source: AlertSource): string {
   const alerts = (own(group, "alerts") as unknown[]).filter(isRecord);
   const resolved = alerts.filter((alert) => own(alert, "status") === "resolved");
   const firing = alerts.filter((alert) => own(alert, "status") !== "resolved");
@@ -79,7 +64,7 @@ function groupName(group: Json, alerts: readonly Json[]): string {
   return names.length > MAX_NAMES ? `${names.slice(0, MAX_NAMES).join(", ")}, …` : names.join(", ");
 }
 
-/** One alert: `name · severity · instance`, summary, description, then its links, one per line. */
+/** One alert: `name · severity · instance`, its times, summary, description, then its links, one per line. */
 function renderAlert(alert: Json, mixed: boolean): string {
   const labels = own(alert, "labels");
   const annotations = own(alert, "annotations");
@@ -92,6 +77,8 @@ function renderAlert(alert: Json, mixed: boolean): string {
     .join(" · ");
   const status = own(alert, "status") === "resolved" ? "✅ " : "🔥 ";
   const lines = [mixed ? `${status}${title}` : title];
+  const times = timeLine(alert);
+  if (times !== "") lines.push(times);
   const summary = text(label(annotations, "summary"));
   const description = text(label(annotations, "description"));
   if (summary !== "") lines.push(summary);
@@ -100,6 +87,7 @@ function renderAlert(alert: Json, mixed: boolean): string {
     ["Source", label(alert, "generatorURL")],
     ["Dashboard", label(alert, "dashboardURL")],
     ["Panel", label(alert, "panelURL")],
+    ["Image", label(alert, "imageURL")],
     ["Runbook", label(annotations, "runbook_url")],
     ["Silence", label(alert, "silenceURL")],
   ];
@@ -108,6 +96,47 @@ function renderAlert(alert: Json, mixed: boolean): string {
     if (/^https?:\/\//i.test(url ?? "")) lines.push(`${name}: ${url}`);
   }
   return lines.join("\n");
+}
+
+/**
+ * Since when a firing alert fires (`Firing since 2024-05-14 07:58 UTC`), or when a resolved
+ * one resolved and how long it fired (`Resolved at 2024-05-14 08:13 UTC, fired for 15 min`);
+ * what the payload does not say is left out ("" when it says nothing).
+ */
+function timeLine(alert: Json): string {
+  const starts = alertTime(label(alert, "startsAt"));
+  if (own(alert, "status") !== "resolved") {
+    return starts === undefined ? "" : `Firing since ${minute(starts)}`;
+  }
+  const ends = alertTime(label(alert, "endsAt"));
+  if (ends === undefined) return starts === undefined ? "" : `Resolved (started ${minute(starts)})`;
+  const resolved = `Resolved at ${minute(ends)}`;
+  return starts === undefined || ends < starts
+    ? resolved
+    : `${resolved}, fired for ${duration(ends - starts)}`;
+}
+
+/** `2024-05-14 07:58 UTC`: the minute a time falls in. */
+function minute(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+/** `42 s`, `15 min`, `1 h 5 min`, `2 d 3 h`: whole units, rounded down, zero units left out. */
+function duration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "less than 1 s";
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  const parts: Array<[number, string]> = [
+    [Math.floor(minutes / 1440), "d"],
+    [Math.floor((minutes % 1440) / 60), "h"],
+    [minutes % 60, "min"],
+  ];
+  return parts
+    .filter(([n]) => n > 0)
+    .map(([n, unit]) => `${n} ${unit}`)
+    .join(" ");
 }
 
 /** Annotation text for a chat line: no blank lines (they separate alerts), capped with an ellipsis. */

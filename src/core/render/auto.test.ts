@@ -41,10 +41,11 @@ describe("renderAuto", () => {
   }
 
   it("summarises the Alertmanager group exactly", () => {
-    assert.deepEqual(renderAuto(fixture("alertmanager-firing.json"))[0]?.split("\n").slice(0, 4), [
+    assert.deepEqual(renderAuto(fixture("alertmanager-firing.json"))[0]?.split("\n").slice(0, 5), [
       "🔥 FIRING (2) · InstanceDown",
       "",
       "InstanceDown · critical · db-1.example.org:9100",
+      "Firing since 2024-05-14 07:58 UTC",
       "Instance db-1.example.org:9100 down",
     ]);
   });
