@@ -141,6 +141,8 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     // MAX_MESSAGE_BYTES, lowered to the smallest stanza limit a server advertises (XEP-0478).
     maxMessageBytes: () => messageByteLimit(config.limits.maxMessageBytes, loop.stanzaLimits()),
     maxMessageParts: config.limits.maxMessageParts,
+    dedupeWindowMs: config.dedupeWindowMs,
+    now: Date.now,
   };
   const accept = createAccept({
     ...preparation,
@@ -154,7 +156,7 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   const app = buildApp({
     routes: table,
     accept,
-    preview: createPreview(preparation),
+    preview: createPreview({ ...preparation, spool }),
     log,
     bodyLimit: config.limits.maxBodyBytes,
     trustProxy: config.http.trustProxy,

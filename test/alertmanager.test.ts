@@ -5,27 +5,23 @@
 // a room on a real Prosody, where a second account sees them.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse, stringify } from "yaml";
 import { newToken } from "../src/cli/token.ts";
 import { run } from "../src/devserver/certs.ts";
-import { httpPost } from "../src/devserver/http-post.ts";
-import {
-  freePort,
-  PortInUseError,
-  requireExecutable,
-  retryWhilePortInUse,
-  spawnServer,
-} from "../src/devserver/process.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
+import {
+  type AlertmanagerCluster,
+  alertmanagerBinaries as binaries,
+  startAlertmanagers,
+} from "./support/alertmanager.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
 import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/witness.ts";
+import { bodyWithoutFallback, fallbackText, type Observer, observe } from "./support/witness.ts";
 
 const DOC = "docs/alertmanager/alertmanager.yml";
 const ROUTE_DOC = "docs/alertmanager/xmpp-msg-gw.yaml";
@@ -36,10 +32,6 @@ const GW = { user: "gw", password: "gw-pass-am" };
 const WATCHER = { user: "watcher", password: "watcher-pass-am" };
 /** Longest wait for a notification to reach the room (group_wait is 1 s in the test copy). */
 const ARRIVAL_MS = 30_000;
-
-const INSTALL =
-  "Prometheus Alertmanager is not installed: run `sudo apt-get install -y prometheus-alertmanager` " +
-  "(Debian/Ubuntu); test/alertmanager.test.ts runs a real one.";
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), "utf8");
 
@@ -52,13 +44,6 @@ function webhookOf(config: Yaml): Yaml {
   assert.ok(receiver, `${DOC}: a receiver named xmpp`);
   assert.equal(receiver.webhook_configs.length, 1, `${DOC}: one webhook_config`);
   return receiver.webhook_configs[0];
-}
-
-function binaries(): { alertmanager: string; amtool: string } {
-  return {
-    alertmanager: requireExecutable(["prometheus-alertmanager", "alertmanager"], INSTALL),
-    amtool: requireExecutable("amtool", INSTALL),
-  };
 }
 
 test("the documented alertmanager.yml is valid for amtool and says what the docs say", async () => {
@@ -93,7 +78,7 @@ test("docs/alertmanager.md quotes the tested files verbatim", () => {
 let server: ProsodyServer | undefined;
 let observer: Observer | undefined;
 let gateway: Gateway | undefined;
-let am: Alertmanager | undefined;
+let am: AlertmanagerCluster | undefined;
 let dir: string | undefined;
 
 before(async () => {
@@ -136,9 +121,7 @@ before(async () => {
   webhook.http_config.authorization.credentials_file = join(dir, "am", "xmpp-msg-gw.token");
   mkdirSync(join(dir, "am"));
   writeFileSync(webhook.http_config.authorization.credentials_file, `${token}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, "am", "alertmanager.yml"), stringify(config));
-  await run(binaries().amtool, ["check-config", join(dir, "am", "alertmanager.yml")]);
-  am = await startAlertmanager(binaries().alertmanager, join(dir, "am"));
+  am = await startAlertmanagers({ config }); // one, clustering off; checked by amtool first
 });
 
 after(async () => {
@@ -156,32 +139,48 @@ test("a real Alertmanager posts a firing and then a resolved alert into the room
   const [documented] = JSON.parse(read(ALERT_DOC));
   const { alertname, severity, instance } = documented.labels;
   const { summary, description } = documented.annotations;
-  const block = `${alertname} · ${severity} · ${instance}\n${summary}\n${description}\nSource: ${documented.generatorURL}`;
-  const startsAt = new Date(Date.now() - 1000).toISOString();
+  const title = `${alertname} · ${severity} · ${instance}`;
+  const rest = `${summary}\n${description}\nSource: ${documented.generatorURL}`;
+  // A fixed start (Alertmanager takes one in the past), for the line docs/alertmanager.md shows.
+  const startsAt = "2026-12-01T12:00:00Z";
 
-  const fired = await am.post("/api/v2/alerts", [{ ...documented, startsAt }]);
-  assert.equal(fired.status, 200, fired.body);
+  await am.postAlerts([{ ...documented, startsAt }]); // throws unless 200
   const firing = await am.explain(
     observer.waitFor(
       (m) => m.nick === "alertmanager" && m.body.startsWith("🔥 FIRING"),
       ARRIVAL_MS,
     ),
   );
-  assert.equal(firing.body, `🔥 FIRING (1) · ${alertname}\n\n${block}`);
+  assert.equal(
+    firing.body,
+    `🔥 FIRING (1) · ${alertname}\n\n${title}\nFiring since 2026-12-01 12:00 UTC\n${rest}`,
+  );
 
   // Resolving: the same alert with an end in the past.
   const endsAt = new Date().toISOString();
-  const resolved = await am.post("/api/v2/alerts", [{ ...documented, startsAt, endsAt }]);
-  assert.equal(resolved.status, 200, resolved.body);
+  await am.postAlerts([{ ...documented, startsAt, endsAt }]);
   const gone = await am.explain(
     observer.waitFor(
-      (m) => m.nick === "alertmanager" && m.body.startsWith("✅ RESOLVED"),
+      (m) => m.nick === "alertmanager" && bodyWithoutFallback(m).startsWith("✅ RESOLVED"),
       ARRIVAL_MS,
     ),
   );
-  assert.equal(gone.body, `✅ RESOLVED (1) · ${alertname}\n\n${block}`);
+  // A reply to the firing message in its thread (XEP-0461, XEP-0201), the quote a fallback.
+  assert.equal(gone.reply?.id, firing.stanzaId);
+  assert.equal(gone.thread, firing.thread);
+  assert.equal(fallbackText(gone), `> 🔥 FIRING (1) · ${alertname}\n`);
+  const [header, blank, resolvedTitle, when, ...tail] = bodyWithoutFallback(gone).split("\n");
+  assert.deepEqual([header, blank, resolvedTitle], [`✅ RESOLVED (1) · ${alertname}`, "", title]);
+  assert.match(when ?? "", /^Resolved at \d{4}-\d\d-\d\d \d\d:\d\d UTC, fired for .+$/);
+  assert.equal(tail.join("\n"), rest);
+  const reaction = await observer.waitFor((m) => m.nick === "alertmanager" && !!m.reactions);
+  assert.deepEqual(reaction.reactions, { id: firing.stanzaId, emojis: ["✅"] });
   const fromAm = observer.messages.filter((m) => m.nick === "alertmanager");
-  assert.equal(fromAm.length, 2, "one message per notification, nothing else");
+  assert.equal(
+    fromAm.filter((m) => !m.reactions).length,
+    2,
+    "one message per notification, nothing else",
+  );
   const shown = shownMessages(PAGE, "alertmanager");
   assert.ok(shown.length >= 1, `${PAGE} shows a room message`);
   for (const message of shown)
@@ -190,81 +189,3 @@ test("a real Alertmanager posts a firing and then a resolved alert into the room
       message,
     );
 });
-
-// ---------------------------------------------------------------------------------------
-// A throwaway Alertmanager: own config and storage, loopback port, clustering off, killed by
-// PID (SIGTERM, then SIGKILL) on stop() and when the test process exits.
-
-interface Alertmanager {
-  readonly url: string;
-  post(path: string, body: unknown): Promise<{ status: number; body: string }>;
-  /** `waiting`, or its error with the tail of Alertmanager's log appended. */
-  explain<T>(waiting: Promise<T>): Promise<T>;
-  stop(): Promise<void>;
-}
-
-const START_MS = 15_000;
-
-function startAlertmanager(bin: string, dir: string): Promise<Alertmanager> {
-  const logFile = join(dir, "alertmanager.log");
-  const tail = (): string => {
-    try {
-      return readFileSync(logFile, "utf8").trim().split("\n").slice(-30).join("\n");
-    } catch {
-      return "(no log)";
-    }
-  };
-  return retryWhilePortInUse(async () => {
-    const port = await freePort();
-    const proc = await spawnServer(
-      bin,
-      [
-        `--config.file=${join(dir, "alertmanager.yml")}`,
-        `--storage.path=${join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        "--cluster.listen-address=", // no gossip port, no peers to wait for
-        "--log.level=debug",
-      ],
-      { cwd: dir, stdout: logFile, env: withoutProxies(process.env) },
-    );
-    const url = `http://127.0.0.1:${port}`;
-    const ready = async () => (await httpGet(`${url}/-/ready`).catch(() => 0)) === 200;
-    if (await proc.waitUntil(ready, START_MS, 50)) {
-      return {
-        url,
-        post: (path, body) =>
-          httpPost(`${url}${path}`, JSON.stringify(body), { "content-type": "application/json" }),
-        explain: (waiting) =>
-          waiting.catch((err: Error) => {
-            throw new Error(`${err.message}\n--- alertmanager.log (tail)\n${tail()}`);
-          }),
-        stop: () => proc.stop(),
-      };
-    }
-    const died = proc.hasExited(); // read before stop() kills it
-    await proc.stop();
-    const busy = /address already in use/i.test(tail());
-    throw new (busy ? PortInUseError : Error)(
-      `Alertmanager ${died ? "exited during start-up" : `did not get ready within ${START_MS} ms`}; log tail:\n${tail()}`,
-    );
-  });
-}
-
-/** Alertmanager must reach the gateway on loopback directly, whatever proxy CI sets. */
-function withoutProxies(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const copy = { ...env };
-  for (const key of Object.keys(copy)) if (/^(https?|all|no)_proxy$/i.test(key)) delete copy[key];
-  return copy;
-}
-
-function httpGet(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { timeout: 1000 }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-    req.end();
-  });
-}

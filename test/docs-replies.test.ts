@@ -39,17 +39,19 @@ after(async () => {
   await server?.stop();
 });
 
-const text = (body: string) => ({
-  method: "POST",
-  headers: { "content-type": "text/plain" },
-  body,
-});
+const TEXT = { "content-type": "text/plain" };
+const text = (body: string) => ({ method: "POST", headers: TEXT, body });
 
 /** For each reply the README's replies table quotes: the request that gets it here, or why none can. */
 const REPLY_REQUESTS: Record<string, { path: string; init: RequestInit } | string> = {
   '{"success":true,"id":"…","status":"delivered"}': {
     path: `/post/${TOKEN}`,
-    init: text("replies: delivered"),
+    init: { ...text("replies: delivered"), headers: { ...TEXT, "idempotency-key": "replies-1" } },
+  },
+  // The same key again, after the post above was delivered (the table lists it later).
+  '{"success":true,"id":"…","status":"delivered","duplicate":true}': {
+    path: `/post/${TOKEN}`,
+    init: { ...text("replies: repeated"), headers: { ...TEXT, "idempotency-key": "replies-1" } },
   },
   '{"success":true,"id":"…","status":"queued"}': {
     path: `/post/${TOKEN}?wait=0`,

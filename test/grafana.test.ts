@@ -19,7 +19,7 @@ import { createLogger } from "../src/log.ts";
 import type { Gateway } from "../src/main.ts";
 import { assertEmbedsVerbatim, REPO_ROOT, shownMessages } from "./support/doc-blocks.ts";
 import { FAST_TIMING, startTestGateway } from "./support/gateway.ts";
-import { type Observer, observe } from "./support/witness.ts";
+import { fallbackText, type Observer, observe, type RoomMessage } from "./support/witness.ts";
 
 const CONTACT_POINT = "docs/grafana/contact-point.yaml";
 const ROUTE_DOC = "docs/grafana/xmpp-msg-gw.yaml";
@@ -238,8 +238,21 @@ test("a signed Grafana notification is delivered into the room, firing and resol
   const res2 = await httpPost(settings.url, done, grafanaHeaders(done, now()));
   assert.equal(res2.status, 200, res2.body);
   const resolved = await observer.waitFor((m) => m.nick === "grafana" && /RESOLVED/.test(m.body));
-  assert.equal(resolved.body.split("\n")[0], "✅ RESOLVED (1) · HighCPU");
+  // The same group: a XEP-0461 reply to the firing message, in its thread, and a ✅ on it.
+  assert.ok(firing.stanzaId, "the room gave the firing message a stanza-id");
+  assert.equal(resolved.reply?.id, firing.stanzaId);
+  assert.equal(resolved.thread, firing.thread);
+  assert.equal(firstLineAfterFallback(resolved), "✅ RESOLVED (1) · HighCPU");
+  const reaction = await observer.waitFor((m) => m.nick === "grafana" && m.reactions !== undefined);
+  assert.deepEqual(reaction.reactions, { id: firing.stanzaId, emojis: ["✅"] });
 });
+
+/** The first line a client that shows replies shows: after the quoted fallback (XEP-0428). */
+function firstLineAfterFallback(m: RoomMessage): string | undefined {
+  const quote = fallbackText(m) ?? "";
+  assert.ok(m.body.startsWith(quote), "the fallback is the start of the body");
+  return m.body.slice(quote.length).split("\n")[0];
+}
 
 test("a tampered, stale or unsigned body is refused with 401 and never reaches the room", async () => {
   assert.ok(observer);
@@ -266,14 +279,16 @@ test("a tampered, stale or unsigned body is refused with 401 and never reaches t
     assert.match(JSON.parse(res.body).error, /^401 Unauthorized: /, what);
   }
   // A valid post after the refused ones: it arrives, and nothing else arrived before it.
+  // (The test before posted the same notification: a key of its own makes it a new post.)
   const ok = readFileSync(join(REPO_ROOT, RESOLVED));
-  const res = await httpPost(settings.url, ok, grafanaHeaders(ok, now()));
+  const headers = { ...grafanaHeaders(ok, now()), "idempotency-key": "after-the-refused-ones" };
+  const res = await httpPost(settings.url, ok, headers);
   assert.equal(res.status, 200, res.body);
   const seen = observer.messages;
-  await observer.waitFor((m) => seen.indexOf(m) >= before && m.body.startsWith("✅ RESOLVED"));
+  await observer.waitFor((m) => seen.indexOf(m) >= before && m.reactions !== undefined);
   assert.deepEqual(
-    seen.slice(before).map((m) => m.body.split("\n")[0]),
-    ["✅ RESOLVED (1) · HighCPU"],
+    seen.slice(before).map((m) => (m.reactions ? "(reaction)" : firstLineAfterFallback(m))),
+    ["✅ RESOLVED (1) · HighCPU", "(reaction)"],
     "only the valid post reached the room",
   );
 });

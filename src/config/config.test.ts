@@ -180,6 +180,17 @@ test("MESSAGE_TTL takes seconds or a duration in s, m, h or d, stored as ms", ()
   }
 });
 
+test("DEDUPE_WINDOW: 24 hours by default, a duration, or 0 for no de-duplication", () => {
+  const window = (v?: string) =>
+    loadConfig(v === undefined ? base : { ...base, DEDUPE_WINDOW: v }).dedupeWindowMs;
+  assert.equal(window(), 86_400_000);
+  assert.equal(window("15m"), 900_000);
+  assert.equal(window("0"), 0);
+  const issues = issuesOf(() => loadConfig({ ...base, DEDUPE_WINDOW: "1 day" }));
+  assert.equal(issues[0]?.setting, "DEDUPE_WINDOW");
+  assert.match(issues[0]?.message ?? "", /or 0 \(no de-duplication\)/);
+});
+
 test("the spool command's settings need no XMPP account", () => {
   assert.deepEqual(loadSpoolSettings({}), {
     dataDir: "./data",

@@ -82,6 +82,7 @@ function buildRoute(r: FileRoute, at: string, format: Format, ctx: Context): Rou
     format: r.format ?? format,
     ...(template && { template }),
     preformatted: r.preformatted,
+    ...(!r.dedupe && { dedupe: false }),
     ...(r.rate_limit && {
       rateLimit: {
         perMinute: r.rate_limit.per_minute,

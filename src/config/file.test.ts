@@ -63,6 +63,7 @@ routes:
     tokens: ["ci-1", "ci-2"]
     template_file: templates/ci.liquid
     preformatted: true
+    dedupe: false
     rate_limit: { per_minute: 5 }
     hmac: { secret: inline-hmac, header: X-Sig, max_skew: 90 }
     targets:
@@ -110,6 +111,7 @@ routes:
         targets: [{ kind: "user", jid: "alice@example.org" }],
         format: "yaml",
         preformatted: true,
+        dedupe: false,
         rateLimit: { perMinute: 5, burst: 5 },
         hmac: { secret: "inline-hmac", header: "X-Sig", maxSkewMs: 90_000 },
       },
@@ -254,7 +256,7 @@ routes:
       'CONFIG_FILE: routes[1].targets[1].user: expected a user JID like alice@example.org (got "not a jid")',
       "CONFIG_FILE: routes[1].targets[2]: expected either room + nick, or user",
       "CONFIG_FILE: routes[2].targets: expected a list of targets (room + nick, or user), not empty",
-      'CONFIG_FILE: routes[2]: unknown key "tempate"; expected name, token, tokens, token_file, format, template, template_file, preformatted, rate_limit, hmac, account, targets',
+      'CONFIG_FILE: routes[2]: unknown key "tempate"; expected name, token, tokens, token_file, format, template, template_file, preformatted, dedupe, rate_limit, hmac, account, targets',
       "CONFIG_FILE: routes[2]: expected exactly one of token, tokens or token_file",
       'CONFIG_FILE: routes[3].name: expected a route name of letters, digits, _ . and - (it labels metrics) (got "bad name")',
       "CONFIG_FILE: routes[3].rate_limit.per_minute: expected a whole number of posts per minute, 1 or more (got 0)",

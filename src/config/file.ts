@@ -132,6 +132,7 @@ const routeSchema = mapping(
     template: text("a Liquid template").optional(),
     template_file: text("a file holding a Liquid template").optional(),
     preformatted: z.boolean({ error: "expected true or false" }).default(false),
+    dedupe: z.boolean({ error: "expected true or false" }).default(true),
     rate_limit: mapping(
       { per_minute: whole("posts per minute"), burst: whole("posts").optional() },
       "a mapping with per_minute and burst",

@@ -57,6 +57,8 @@ export interface Config {
   readonly spool: SpoolLimits;
   /** How long a message may wait for delivery before it is dead-lettered (`MESSAGE_TTL`). */
   readonly messageTtlMs: number;
+  /** How long a post's dedupe key is remembered (`DEDUPE_WINDOW`); 0: no de-duplication. */
+  readonly dedupeWindowMs: number;
   /** How long SIGTERM waits for in-flight confirmations before closing the streams. */
   readonly shutdownGraceMs: number;
   /** Size limits: `MAX_MESSAGE_BYTES`, `MAX_MESSAGE_PARTS`, `MAX_BODY_BYTES`. */
@@ -225,6 +227,7 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
     .default(10080),
   TRUST_PROXY: trustProxySchema,
   MESSAGE_TTL: durationMs(MAX_TTL).default(DAY_MS),
+  DEDUPE_WINDOW: durationMs(MAX_TTL, "no de-duplication").default(DAY_MS),
   SHUTDOWN_GRACE_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })
     .int({ error: "expected whole milliseconds" })
@@ -348,6 +351,7 @@ export function loadConfig(env: Env): Config {
     deliveryWaitMs: s.DELIVERY_WAIT_MS,
     spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
     messageTtlMs: s.MESSAGE_TTL,
+    dedupeWindowMs: s.DEDUPE_WINDOW,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
     limits: toLimits(s),
     globalRateLimit: rateLimit(s.GLOBAL_RATE_LIMIT_PER_MINUTE, s.GLOBAL_RATE_LIMIT_BURST),

@@ -15,13 +15,35 @@ export type PostBody =
 export interface Accepted {
   readonly id: string;
   readonly status: "delivered" | "queued";
+  /** True when the post repeated an earlier one (its id and outcome), and nothing was sent. */
+  readonly duplicate?: true;
 }
 
-/** What `?dry_run=1` shows: the rendered messages and where they would go. */
+/** How a post is accepted: whether the caller waits, and the key it gave (`Idempotency-Key`). */
+export interface AcceptOptions {
+  readonly wait: boolean;
+  readonly idempotencyKey?: string;
+}
+
+/** What `?dry_run=1` shows: the rendered messages, where they would go, and how. */
 export interface Preview {
   readonly messages: ReadonlyArray<{
     readonly to: string;
     readonly nick?: string;
     readonly body: string;
+    /** XEP-0201 thread of an alert group's messages. */
+    readonly thread?: string;
+    /** XEP-0461: the room's stanza-id of the group's first message, which this one answers. */
+    readonly reply_to?: string;
+    /** XEP-0428: the quoted first line put before the body for clients without replies. */
+    readonly fallback?: string;
+    /** XEP-0444: a reaction (this emoji) to the group's first message, sent on resolve. */
+    readonly reaction?: string;
   }>;
+  /** Whether the post would be de-duplicated, and by what; absent when it would not be. */
+  readonly dedupe?: {
+    readonly by: "Idempotency-Key" | "alert content";
+    /** The id of the earlier post it repeats, when it is a repeat now. */
+    readonly duplicate_of?: string;
+  };
 }

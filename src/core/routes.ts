@@ -85,6 +85,8 @@ export interface Route {
   readonly template?: (value: unknown) => string;
   /** Wrap json/yaml output in an XEP-0393 preformatted block (```). */
   readonly preformatted?: boolean;
+  /** False: repeated posts (Idempotency-Key, the same alert notification) are all sent. */
+  readonly dedupe?: boolean;
   readonly rateLimit?: RateLimit;
   readonly hmac?: HmacCheck;
   /** The account this route's room targets are sent from; JID_FROM_USER when undefined. */

@@ -12,6 +12,7 @@ import { createPoisonCheck } from "./poison.ts";
 import type { Carrier, LookFor, StanzaFault, StreamFault, Topology } from "./port.ts";
 import type { Readiness } from "./readiness.ts";
 import { createSupervisor } from "./supervisor.ts";
+import { createThreads } from "./threads.ts";
 import { createWaiters, type WaitResult } from "./waiters.ts";
 
 export type { Outcome, WaitResult } from "./waiters.ts";
@@ -30,10 +31,15 @@ export interface DeliveryLoop {
   start(): void;
   /** True when an outcome can come soon: the lane's session is online. */
   expectsOutcome(lane: Lane): boolean;
-  /** Starts a lane's work now (after an enqueue). */
+  /**
+   * Starts a lane's work (after an enqueue), once the current microtasks have run: the
+   * posts of one group commit resume together, and their lane is claimed from once.
+   */
   kick(lane: Lane): void;
   /** Looks for lanes with work (at start, and periodically for `spool retry`). */
   scan(): void;
+  /** True when the message's outcome is known and its spool write not yet committed. */
+  isSettled(id: string): boolean;
   /** Waits up to `ms` for every id's outcome; register before enqueueing. */
   waitFor(ids: readonly string[], ms: number): { result: Promise<WaitResult>; cancel(): void };
   /** Follows nicks and rooms added by a configuration reload. */
@@ -96,8 +102,11 @@ export function createDeliveryLoop(deps: {
   /** Confirmed or dead-lettered, and still in the spool until its next commit. */
   const settled = new Set<string>();
   const poison = createPoisonCheck(log);
+  const threads = createThreads({ spool, log, now: () => clock.now() });
   let draining = false;
   let drained: (() => void) | undefined;
+  /** Lanes kicked since the last pump of kicked lanes. */
+  const kicked = new Set<LaneState>();
 
   const stateOf = (lane: Lane): LaneState => {
     const key = laneKey(lane);
@@ -176,8 +185,13 @@ export function createDeliveryLoop(deps: {
           });
           continue;
         }
+        const extras = threads.extrasFor(m);
+        if (extras === "skip") {
+          settle(m, "delivered"); // a reaction with nothing to react to (threads.ts logs why)
+          continue;
+        }
         s.inFlight.set(m.id, { m, order: poison.nextOrder(s.lane.nick) });
-        carrier.send(s.lane, m.id, m.body);
+        carrier.send(s.lane, m.id, m.body, extras);
         sent++;
       }
       // Skipped messages (expired, settled, in flight) leave places: claim again for them,
@@ -270,12 +284,13 @@ export function createDeliveryLoop(deps: {
     if (everUp.has(nick)) deps.observer?.reconnected?.(nick);
     everUp.add(nick);
   });
-  carrier.on("confirmed", (lane, id) => {
+  carrier.on("confirmed", (lane, id, stanzaId) => {
     const s = stateOf(lane);
     const sent = s.inFlight.get(id);
     if (!sent) return; // a reflection of a message already settled (or of someone else's)
     s.inFlight.delete(id);
     s.failures = 0;
+    threads.confirmed(sent.m, stanzaId);
     settle(sent.m, "delivered");
     checkDrained();
     pump(s);
@@ -284,7 +299,16 @@ export function createDeliveryLoop(deps: {
 
   return {
     start: () => supervisor.start(),
-    kick: (lane) => pump(stateOf(lane)),
+    kick(lane) {
+      if (kicked.size === 0) {
+        queueMicrotask(() => {
+          const lanes = [...kicked];
+          kicked.clear();
+          for (const s of lanes) pump(s);
+        });
+      }
+      kicked.add(stateOf(lane));
+    },
     expectsOutcome: (lane) => supervisor.online(lane),
     scan() {
       for (const lane of spool.lanes()) {
@@ -294,11 +318,12 @@ export function createDeliveryLoop(deps: {
         else pump(stateOf(lane));
       }
     },
+    isSettled: (id) => settled.has(id),
     waitFor: (ids, ms) => waiters.waitFor(ids, ms),
     extend: (topology) => supervisor.extend(topology),
     stanzaLimits: () => [...supervisor.maxStanzaBytes(), poison.learnedMax()],
     readiness: () => ({
-      ...supervisor.readiness(),
+      ...threads.annotate(supervisor.readiness()),
       learnedMaxStanzaBytes: poison.learnedMax() ?? null,
     }),
     inFlight: inFlightCount,

@@ -65,6 +65,19 @@ export interface LookFor {
   readonly since: number;
 }
 
+/**
+ * What a message carries besides its body (issue 13's alert threads): the loop decides
+ * them from the spool at send time; the carrier only writes them out.
+ */
+export interface SendExtras {
+  /** XEP-0201 thread id. */
+  readonly thread?: string;
+  /** XEP-0461 reply to the room's message `id` (its stanza-id) sent by occupant `to`, quoting `quote` (XEP-0428 fallback). */
+  readonly reply?: { readonly to: string; readonly id: string; readonly quote: string };
+  /** XEP-0444: the message is a reaction (the body its emoji) to the room's message `to` (its stanza-id). */
+  readonly reactTo?: string;
+}
+
 /** The facts a carrier reports; `nick` names the session (one per sender nick). */
 export interface CarrierEvents {
   /** The session's stream is authenticated, bound and ready (a new stream: no rooms). */
@@ -75,8 +88,11 @@ export interface CarrierEvents {
   joined: [lane: Lane, found: readonly string[]];
   /** Not an occupant of `lane.room` (a failed join, or thrown out later). */
   left: [lane: Lane, fault: RoomFault];
-  /** The room reflected the message back, or the server acknowledged a direct message. */
-  confirmed: [lane: Lane, id: string];
+  /**
+   * The room reflected the message back, or the server acknowledged a direct message.
+   * `stanzaId` is the XEP-0359 id the room gave it (`by` the room), when the room said one.
+   */
+  confirmed: [lane: Lane, id: string, stanzaId?: string];
   /** The message came back as an error. */
   refused: [lane: Lane, id: string, fault: StanzaFault];
 }
@@ -88,7 +104,7 @@ export interface Carrier {
   /** Joins `lane.room` on `lane.nick`'s current stream; `joined` or `left` follows. */
   join(lane: Lane, lookFor: LookFor | undefined): void;
   /** Sends one message; `confirmed` or `refused` follows (or `down`/`left`, and no word). */
-  send(lane: Lane, id: string, body: string): void;
+  send(lane: Lane, id: string, body: string, extras?: SendExtras): void;
   /** Listens to the facts. */
   on<E extends keyof CarrierEvents>(event: E, listener: (...args: CarrierEvents[E]) => void): void;
   /** Leaves the rooms and closes every stream, waiting at most `ms`. */

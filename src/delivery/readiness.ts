@@ -7,6 +7,8 @@ export interface RoomReadiness {
   room: string;
   state: "offline" | "joining" | "joined" | "retrying";
   lastError: string | null;
+  /** Something an operator should know that does not stop delivery (a room without stanza-ids). */
+  note?: string;
 }
 
 /** What `/ready` reports. */

@@ -13,7 +13,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import { GatewayError } from "../core/errors.ts";
 import { verifySignature } from "../core/hmac.ts";
-import type { Accepted, PostBody, Preview } from "../core/post.ts";
+import type { Accepted, AcceptOptions, PostBody, Preview } from "../core/post.ts";
 import type { RateLimit, Route, RouteTable } from "../core/routes.ts";
 import { createTokenBucket, type TokenBucket } from "../core/token-bucket.ts";
 import { postBodyOf, registerBodyParsers } from "./body.ts";
@@ -26,9 +26,9 @@ export type { Preview } from "../core/post.ts";
 export interface AppDeps {
   readonly routes: RouteTable;
   /** Renders and delivers one post; resolves once it is accepted (delivered or queued). */
-  accept(route: Route, body: PostBody, opts: { wait: boolean }): Promise<Accepted>;
+  accept(route: Route, body: PostBody, opts: AcceptOptions): Promise<Accepted>;
   /** Renders one post without sending it (`?dry_run=1`). */
-  preview?(route: Route, body: PostBody): Preview;
+  preview?(route: Route, body: PostBody, idempotencyKey?: string): Preview;
   /** One bucket over every post, known token or not (token guessing included). */
   readonly globalRateLimit?: RateLimit;
   /** The clock, for rate limits and signature timestamps. */
@@ -67,6 +67,28 @@ export function tokenOf(req: FastifyRequest): string | undefined {
     return colon >= 0 ? decoded.slice(colon + 1) : undefined;
   }
   return undefined;
+}
+
+/** The longest `Idempotency-Key` taken (Stripe's and the IETF draft's keys are far shorter). */
+const MAX_IDEMPOTENCY_KEY = 255;
+
+/**
+ * The `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header): a post that
+ * repeats one on the same route within DEDUPE_WINDOW sends nothing and gets the first
+ * one's reply. Quotes of the draft's structured-field string are taken off.
+ */
+export function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+  const raw = req.headers["idempotency-key"];
+  if (raw === undefined) return undefined;
+  const value = (Array.isArray(raw) ? raw.join(",") : raw).trim();
+  const key = /^"(.*)"$/.exec(value)?.[1] ?? value;
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY || !/^[\x21-\x7e ]+$/.test(key)) {
+    throw new GatewayError(
+      "BAD_REQUEST",
+      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY} printable ASCII characters, e.g. a UUID (got ${JSON.stringify(value.slice(0, 40))}${value.length > 40 ? "…" : ""})`,
+    );
+  }
+  return key;
 }
 
 /** How long a client may take to send one whole request. */
@@ -171,15 +193,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   const post = async (req: FastifyRequest, reply: FastifyReply) => {
     const route = req.gwRoute as Route;
+    const idempotencyKey = idempotencyKeyOf(req);
     const body = postBodyOf(req);
     const query = req.query as { wait?: string; dry_run?: string };
     if (query.dry_run === "1" || query.dry_run === "true") {
       if (!deps.preview) throw new GatewayError("NOT_FOUND", "dry runs are not available here");
-      return { success: true, dry_run: true, route: route.name, ...deps.preview(route, body) };
+      const preview = deps.preview(route, body, idempotencyKey);
+      return { success: true, dry_run: true, route: route.name, ...preview };
     }
-    const accepted = await deps.accept(route, body, { wait: query.wait !== "0" });
+    const accepted = await deps.accept(route, body, { wait: query.wait !== "0", idempotencyKey });
     reply.code(accepted.status === "delivered" ? 200 : 202);
-    return { success: true, id: accepted.id, status: accepted.status };
+    const repeat = accepted.duplicate && { duplicate: true };
+    return { success: true, id: accepted.id, status: accepted.status, ...repeat };
   };
   const postOpts = {
     handler: post,

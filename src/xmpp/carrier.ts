@@ -70,7 +70,7 @@ export function createXmppCarrier(deps: {
           down: (fault) => events.emit("down", nick, fault),
           joined: (room, found) => events.emit("joined", lane(room), found),
           left: (room, fault) => events.emit("left", lane(room), fault),
-          confirmed: (to, id) => events.emit("confirmed", lane(to), id),
+          confirmed: (to, id, stanzaId) => events.emit("confirmed", lane(to), id, stanzaId),
           refused: (to, id, fault) => events.emit("refused", lane(to), id, fault),
         },
       }),
@@ -81,7 +81,7 @@ export function createXmppCarrier(deps: {
     sessions,
     connect: (nick) => sessions.get(nick)?.connect(),
     join: (lane, lookFor) => sessions.get(lane.nick)?.join(lane.room, lookFor),
-    send: (lane, id, body) => sessions.get(lane.nick)?.send(lane.room, id, body),
+    send: (lane, id, body, extras) => sessions.get(lane.nick)?.send(lane.room, id, body, extras),
     on: (event, listener) => {
       events.on(event, listener as never);
     },

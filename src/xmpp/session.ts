@@ -15,6 +15,7 @@ import { escapedBytes, STANZA_OVERHEAD_BYTES } from "../core/split.ts";
 import type {
   LookFor,
   RoomFault,
+  SendExtras,
   SessionInfo,
   StanzaFault,
   StreamFault,
@@ -26,6 +27,8 @@ import {
   groupchatMessage,
   leavePresence,
   messageIds,
+  reactionMessage,
+  roomStanzaId,
   stanzaError,
 } from "./stanzas.ts";
 import { type Liveness, openStream, type Stream, StreamOpenError } from "./stream.ts";
@@ -44,7 +47,8 @@ export interface SessionReport {
   down(fault: StreamFault): void;
   joined(room: string, found: readonly string[]): void;
   left(room: string, fault: RoomFault): void;
-  confirmed(to: string, id: string): void;
+  /** `stanzaId`: the XEP-0359 id the room gave its reflection, if any. */
+  confirmed(to: string, id: string, stanzaId?: string): void;
   refused(to: string, id: string, fault: StanzaFault): void;
 }
 
@@ -57,8 +61,8 @@ export interface Session {
   connect(): void;
   /** Joins `room` on the current stream; `joined` or `left` follows. */
   join(room: string, lookFor: LookFor | undefined): void;
-  /** Sends to a room, or to a user JID from the direct session. */
-  send(to: string, id: string, body: string): void;
+  /** Sends to a room (with its thread, reply or reaction), or to a user JID from the direct session. */
+  send(to: string, id: string, body: string, extras?: SendExtras): void;
   /** Leaves the joined rooms and closes the stream within `ms`. */
   close(ms: number): Promise<void>;
 }
@@ -129,7 +133,10 @@ export function createSession(deps: {
     if (s.is("presence")) room.onPresence(s, from.resource);
     if (!s.is("message") || s.attrs.type !== "groupchat") return;
     if (room.onGroupchat(s, from.resource)) return; // history or subject of a join
-    if (from.resource === nick) for (const id of messageIds(s)) report.confirmed(room.room, id);
+    if (from.resource === nick) {
+      const stanzaId = roomStanzaId(s, room.room);
+      for (const id of messageIds(s)) report.confirmed(room.room, id, stanzaId);
+    }
     const body = s.getChildText("body");
     if (deps.onRoomMessage && body !== null) {
       deps.onRoomMessage({ room: room.room, nick: from.resource, body, id: messageIds(s)[0] });
@@ -215,12 +222,16 @@ export function createSession(deps: {
       });
       rooms.set(key, join);
     },
-    send(to, id, body) {
+    send(to, id, body, extras = {}) {
       const s = stream;
       if (!s) return;
       const bytes = escapedBytes(body) + STANZA_OVERHEAD_BYTES;
       if (!direct) {
-        s.send(groupchatMessage(to, id, body), bytes);
+        const stanza =
+          extras.reactTo === undefined
+            ? groupchatMessage(to, id, body, extras)
+            : reactionMessage(to, id, extras.reactTo, body, extras.thread);
+        s.send(stanza, bytes);
         return;
       }
       const acks = s.acks;

@@ -5,6 +5,7 @@ import type {
   CarrierEvents,
   LookFor,
   RoomFault,
+  SendExtras,
   SessionInfo,
   StanzaFault,
   StreamFault,
@@ -27,6 +28,8 @@ export interface FakeCarrier extends Carrier {
   readonly lookFors: Array<LookFor | undefined>;
   /** The body of each send, by id (the last send of that id). */
   readonly bodies: Map<string, string>;
+  /** The extras (thread, reply, reaction) of each send that had any, by id. */
+  readonly extras: Map<string, SendExtras>;
   /** Reports a fact to the listeners, synchronously. */
   emit<E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]): void;
   up(nick: string, info?: SessionInfo): void;
@@ -34,6 +37,8 @@ export interface FakeCarrier extends Carrier {
   joined(lane: Lane, found?: readonly string[]): void;
   left(lane: Lane, fault: RoomFault): void;
   confirmed(lane: Lane, ...ids: string[]): void;
+  /** The room reflected `id` with XEP-0359 stanza-id `stanzaId`. */
+  confirmedAs(lane: Lane, id: string, stanzaId: string): void;
   refused(lane: Lane, id: string, fault: StanzaFault): void;
 }
 
@@ -46,6 +51,7 @@ export function fakeCarrier(): FakeCarrier {
   let taken = 0;
   const lookFors: Array<LookFor | undefined> = [];
   const bodies = new Map<string, string>();
+  const extras = new Map<string, SendExtras>();
   const emit = <E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]) => {
     for (const l of listeners.get(event) ?? []) l(...args);
   };
@@ -53,6 +59,7 @@ export function fakeCarrier(): FakeCarrier {
     transcript,
     lookFors,
     bodies,
+    extras,
     take() {
       const out = transcript.slice(taken);
       taken = transcript.length;
@@ -66,8 +73,9 @@ export function fakeCarrier(): FakeCarrier {
       const look = lookFor ? ` look ${[...lookFor.ids].join(" ")}` : "";
       transcript.push(`join ${lane.room} ${nickName(lane.nick)}${look}`);
     },
-    send(lane, id, body) {
+    send(lane, id, body, more) {
       bodies.set(id, body);
+      if (more) extras.set(id, more);
       transcript.push(`send ${lane.room} ${nickName(lane.nick)} ${id}`);
     },
     on(event, listener) {
@@ -86,6 +94,7 @@ export function fakeCarrier(): FakeCarrier {
     confirmed(lane, ...ids) {
       for (const id of ids) emit("confirmed", lane, id);
     },
+    confirmedAs: (lane, id, stanzaId) => emit("confirmed", lane, id, stanzaId),
     refused: (lane, id, fault) => emit("refused", lane, id, fault),
   };
 }

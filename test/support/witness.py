@@ -18,7 +18,7 @@ import ssl
 import sys
 from pathlib import Path
 
-from slixmpp import JID, ClientXMPP
+from slixmpp import JID, ClientXMPP, InvalidJID
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
@@ -27,6 +27,10 @@ OUT = sys.stdout
 sys.stdout = sys.stderr  # slixmpp 1.8 print()s during joins: keep stdout for the protocol
 REPLY_TIMEOUT = 15  # seconds; witness.ts gives up on a command after 20
 ROOMCONFIG = "http://jabber.org/protocol/muc#roomconfig"
+SID = "urn:xmpp:sid:0"  # XEP-0359
+REPLY = "urn:xmpp:reply:0"  # XEP-0461
+FALLBACK = "urn:xmpp:fallback:0"  # XEP-0428
+REACTIONS = "urn:xmpp:reactions:0"  # XEP-0444
 
 
 def emit(event, **fields):
@@ -50,6 +54,74 @@ def message_id(msg):
     """The XEP-0359 origin-id the sender chose, else the message id."""
     origin = msg.xml.find("{urn:xmpp:sid:0}origin-id")
     return origin.get("id") if origin is not None else msg["id"] or None
+
+
+def child(xml, name):
+    """`xml`'s first child `name` in the stanza's own namespace (jabber:client)."""
+    ns = xml.tag[:xml.tag.index("}") + 1] if xml.tag.startswith("{") else ""
+    return xml.find(ns + name)
+
+
+def covered(body, start, end):
+    """A XEP-0428 range: its offsets, and the text of `body` it covers, or why it is malformed.
+
+    Offsets count Unicode code points (XEP-0428), as Python's str indexes do; a <body/>
+    without them covers the whole body."""
+    found = {}
+    for name, raw in (("start", start), ("end", end)):
+        if raw is None:
+            continue
+        if not (raw.isascii() and raw.isdigit()):  # no sign, no space, no "²"
+            return {**found, "error": f"{name}={raw!r} is not a non-negative integer"}
+        found[name] = int(raw)
+    first, last = found.get("start", 0), found.get("end", len(body))
+    if not first <= last <= len(body):
+        return {**found, "error": f"range {first}..{last} is outside the body "
+                                  f"({len(body)} code points)"}
+    return {**found, "text": body[first:last]}
+
+
+def same_jid(a, b):
+    """Whether `a` and `b` are the same bare JID once normalised; a malformed one is not."""
+    try:
+        return a is not None and JID(a).bare == JID(b).bare
+    except InvalidJID:
+        return False
+
+
+def extras(xml, room, body):
+    """What a room message says beyond its body, read from its raw XML (no slixmpp plugins,
+    whose parsing is not what is being checked): the room's stanza-id, reply, fallbacks,
+    thread and reactions. Only the elements present are included."""
+    found = {}
+    for sid in xml.findall(f"{{{SID}}}stanza-id"):
+        # Anyone can put a stanza-id in (XEP-0359, security): only the room's own counts.
+        if same_jid(sid.get("by"), room) and sid.get("id"):
+            found["stanzaId"] = sid.get("id")
+            break
+    reply = xml.find(f"{{{REPLY}}}reply")
+    if reply is not None:
+        found["reply"] = {k: reply.get(k) for k in ("to", "id") if reply.get(k) is not None}
+    fallbacks = [{"for": f.get("for"),
+                  "bodies": [covered(body, b.get("start"), b.get("end"))
+                             for b in f.findall(f"{{{FALLBACK}}}body")]}
+                 for f in xml.findall(f"{{{FALLBACK}}}fallback")]
+    if fallbacks:
+        found["fallbacks"] = fallbacks
+    thread = child(xml, "thread")
+    if thread is not None:
+        found["thread"] = thread.text or ""
+    reactions = xml.find(f"{{{REACTIONS}}}reactions")
+    if reactions is not None:
+        found["reactions"] = {"id": reactions.get("id"),
+                              "emojis": [r.text or "" for r in
+                                         reactions.findall(f"{{{REACTIONS}}}reaction")]}
+    return found
+
+
+def is_room_message(xml):
+    """Has a body (what slixmpp's groupchat_message needs) or is a XEP-0444 reaction."""
+    return child(xml, "body") is not None or xml.find(f"{{{REACTIONS}}}reactions") is not None
 
 
 def describe(err):
@@ -78,13 +150,16 @@ class Witness(ClientXMPP):
         for event, handler in {
             "session_start": self.on_session_start, "disconnected": self.on_disconnected,
             "connection_failed": self.on_connection_failed, "stream_error": self.on_stream_error,
-            "failed_all_auth": self.on_auth_failed, "groupchat_message": self.on_message,
+            "failed_all_auth": self.on_auth_failed,
             "message": self.on_direct, "groupchat_presence": self.on_presence,
         }.items():
             self.add_event_handler(event, handler)
         # Not the presence_error event: slixmpp drops those from a room it has been in.
         self.register_handler(
             Callback("join errors", StanzaPath("presence@type=error"), self.on_presence_error))
+        # Not the groupchat_message event: it needs a <body/>, which a reaction has not.
+        self.register_handler(
+            Callback("room messages", StanzaPath("message@type=groupchat"), self.on_message))
 
     async def get_dns_records(self, domain, port=None):
         # Exactly host:port, whatever DNS says about the domain (it is verified by TLS).
@@ -164,9 +239,13 @@ class Witness(ClientXMPP):
         if failed is not None and not failed.done():
             failed.set_exception(PresenceError(pres))
 
-    def on_message(self, msg):  # every groupchat message with a body, history flagged
-        emit("message", room=msg["from"].bare, nick=msg["from"].resource, body=msg["body"],
-             id=message_id(msg), delayed=msg.xml.find("{urn:xmpp:delay}delay") is not None)
+    def on_message(self, msg):  # every groupchat message with a body or reactions, history flagged
+        if not is_room_message(msg.xml):
+            return  # a subject, a chat state, a MUC status message...
+        room, body = msg["from"].bare, msg["body"]
+        emit("message", room=room, nick=msg["from"].resource, body=body, id=message_id(msg),
+             delayed=msg.xml.find("{urn:xmpp:delay}delay") is not None,
+             **extras(msg.xml, room, body))
 
     def on_direct(self, msg):
         if msg["type"] in ("chat", "normal") and msg["body"]:
@@ -192,9 +271,15 @@ class Witness(ClientXMPP):
                                                         timeout=REPLY_TIMEOUT)
             for result in iq["mam"]["results"]:
                 msg = result["mam_result"]["forwarded"]["stanza"]
-                if msg["body"]:
+                if msg["body"] or msg.xml.find(f"{{{REACTIONS}}}reactions") is not None:
+                    # The result's id is the archive's UID, which XEP-0313 ("Communicating the
+                    # archive ID") makes the message's stanza-id by the room; an archived copy's
+                    # own <stanza-id by=room>, if it kept one, takes precedence below.
+                    archive_id = result["mam_result"]["id"] or None
+                    more = extras(msg.xml, room, msg["body"])
                     found.append({"nick": msg["from"].resource, "body": msg["body"],
-                                  "id": message_id(msg)})
+                                  "id": message_id(msg), "archiveId": archive_id,
+                                  **({"stanzaId": archive_id} if archive_id else {}), **more})
             fin = iq["mam_fin"]
             after = fin["rsm"]["last"]
             if fin.xml.get("complete") in ("true", "1") or not after or not iq["mam"]["results"]:

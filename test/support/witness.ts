@@ -1,8 +1,9 @@
 /**
  * The integration tests' witness: a second, real XMPP account in the rooms, recording
- * exactly what arrives (body and sender nick) and acting as the rooms' owner (kicks, bans,
- * configuration, affiliations, archive reads). It runs as a Python process on slixmpp
- * (witness.py, spoken to in JSON lines), sharing no code with the gateway it checks.
+ * exactly what arrives (body, sender nick, and the room's stanza-id, reply, fallback, thread
+ * and reaction elements) and acting as the rooms' owner (kicks, bans, configuration,
+ * affiliations, archive reads). It runs as a Python process on slixmpp (witness.py, spoken
+ * to in JSON lines), sharing no code with the gateway it checks.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Socket } from "node:net";
@@ -10,6 +11,17 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { signal, within } from "../../src/devserver/process.ts";
 import type { Account } from "./gateway.ts";
+import { extrasOf, type MessageExtras } from "./witness-extras.ts";
+
+export {
+  bodyWithoutFallback,
+  type Fallback,
+  type FallbackRange,
+  fallbackText,
+  type MessageExtras,
+  type Reactions,
+  type ReplyTo,
+} from "./witness-extras.ts";
 
 /** Where an XMPP server for the tests listens (Prosody's or ejabberd's harness fits). */
 export interface WitnessServer {
@@ -24,8 +36,8 @@ export interface WitnessServer {
   readonly caFile: string;
 }
 
-/** A message seen in a room: who said what (XEP-0045 §7.4). */
-export interface RoomMessage {
+/** A message seen in a room: who said what (XEP-0045 §7.4), a body or reactions. */
+export interface RoomMessage extends MessageExtras {
   readonly room: string;
   readonly nick: string;
   readonly body: string;
@@ -54,11 +66,16 @@ export interface RoomPresence {
   readonly affiliation: string;
 }
 
-/** One archived groupchat message (XEP-0313). */
-export interface Archived {
+/**
+ * One archived groupchat message (XEP-0313) with a body or reactions. Its `stanzaId` is
+ * the copy's own `<stanza-id by=room>`, else the archive id (the same thing, by XEP-0313).
+ */
+export interface Archived extends MessageExtras {
   readonly nick: string;
   readonly body: string;
   readonly id: string | undefined;
+  /** The MAM `<result id>`: the archive's id of the message. */
+  readonly archiveId?: string;
 }
 
 /** A joined witness and what it has seen. */
@@ -218,7 +235,13 @@ class Witness implements Observer {
     switch (e.event) {
       case "message": {
         const id = typeof e.id === "string" ? e.id : undefined;
-        const m: RoomMessage = { room, nick: String(e.nick), body: String(e.body), id };
+        const m: RoomMessage = {
+          room,
+          nick: String(e.nick),
+          body: String(e.body),
+          id,
+          ...extrasOf(e),
+        };
         (e.delayed ? this.delayed : this.messages).push(m);
         break;
       }
@@ -396,11 +419,17 @@ class Witness implements Observer {
   }
 
   async archive(room: string, max?: number): Promise<Archived[]> {
-    const got = await this.command<Array<{ nick: string; body: string; id: string | null }>>(
-      "archive",
-      { room, ...(max !== undefined && { max }) },
-    );
-    return got.map((m) => ({ nick: m.nick, body: m.body, id: m.id ?? undefined }));
+    const got = await this.command<Event[]>("archive", {
+      room,
+      ...(max !== undefined && { max }),
+    });
+    return got.map((m) => ({
+      nick: String(m.nick),
+      body: String(m.body),
+      id: typeof m.id === "string" ? m.id : undefined,
+      ...(typeof m.archiveId === "string" && { archiveId: m.archiveId }),
+      ...extrasOf(m),
+    }));
   }
 
   async setAffiliation(
