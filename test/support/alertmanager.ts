@@ -160,6 +160,24 @@ export async function startAlertmanagers(opts: AlertmanagerOptions): Promise<Ale
   }
 }
 
+/**
+ * The flags of one member of a cluster listening for gossip on `own`: the documented ones
+ * (docs/alertmanager/cluster.args: listen address and peers) and test-short timings.
+ */
+export function clusterFlags(own: string, peers: readonly string[], peerTimeout: string): string[] {
+  return [
+    `--cluster.listen-address=${own}`,
+    ...peers.map((a) => `--cluster.peer=${a}`),
+    `--cluster.peer-timeout=${peerTimeout}`,
+    // Defaults are for WANs: 200 ms gossip, 1 min state sync and settling, 10 s
+    // reconnect (am0 starts before am1 is there to join, and retries at this pace).
+    "--cluster.gossip-interval=50ms",
+    "--cluster.pushpull-interval=1s",
+    "--cluster.reconnect-interval=1s",
+    "--cluster.settle-timeout=10s",
+  ];
+}
+
 /** An instance and its process. */
 interface Started {
   readonly instance: AlertmanagerInstance;
@@ -185,17 +203,11 @@ async function startAll(
       const clusterArgs =
         own === undefined
           ? ["--cluster.listen-address="] // no gossip port, no peers to wait for
-          : [
-              `--cluster.listen-address=${own}`,
-              ...peers.filter((a) => a !== own).map((a) => `--cluster.peer=${a}`),
-              `--cluster.peer-timeout=${peerTimeout}`,
-              // Defaults are for WANs: 200 ms gossip, 1 min state sync and settling, 10 s
-              // reconnect (am0 starts before am1 is there to join, and retries at this pace).
-              "--cluster.gossip-interval=50ms",
-              "--cluster.pushpull-interval=1s",
-              "--cluster.reconnect-interval=1s",
-              "--cluster.settle-timeout=10s",
-            ];
+          : clusterFlags(
+              own,
+              peers.filter((a) => a !== own),
+              peerTimeout,
+            );
       const where = { root, name: `am${i}`, port, gossip: own };
       started.push(await startOne(bin, configFile, where, clusterArgs));
     }
