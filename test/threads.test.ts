@@ -65,9 +65,14 @@ test("a room without stanza-ids: plain messages in one thread, no reaction, and 
   assert.match(got.body, /^✅ RESOLVED/, "no quote either");
   assert.ok(said[0]?.thread && said[0].thread === got.thread, "still one thread");
 
-  const ready = await fetch(`${gateway.url}/ready`).then((r) => r.json());
-  const rooms = ready.sessions.flatMap((s: { rooms: unknown[] }) => s.rooms);
-  assert.match(rooms[0].note, /no stanza-id .*archive is off.*without replies and reactions/);
+  const ready = (await fetch(`${gateway.url}/ready`).then((r) => r.json())) as {
+    sessions: Array<{ rooms: Array<{ note?: string }> }>;
+  };
+  const rooms = ready.sessions.flatMap((s) => s.rooms);
+  assert.match(
+    rooms[0]?.note ?? "",
+    /no stanza-id .*archive is off.*without replies and reactions/,
+  );
   const warnings = logged.filter((l) => l.includes("no stanza-id"));
   assert.equal(warnings.length, 1, "said once in the log");
 });

@@ -2,7 +2,8 @@
  * What the fuzz tests (`fuzz*.test.ts`) share: fast-check arbitraries (text with the
  * characters that break things: controls, lone surrogates, non-characters, markup, emoji
  * sequences; JSON text with the numbers and keys JSON.parse loses or mishandles; payloads
- * shaped like Alertmanager's and Slack's, with any field now and then of the wrong type),
+ * shaped like Alertmanager's, Grafana's and Slack's, with any field now and then of the
+ * wrong type, and alert times, fingerprints and group keys as their senders write them),
  * the "works, or a 4xx, in bounded time" check, and a way to ask Python.
  */
 import assert from "node:assert/strict";
@@ -89,6 +90,7 @@ const KEYS = [
   ...["pretext", "fallback", "title_link", "url", "name", "unicode", "range", "style"],
   ...["status", "alerts", "labels", "annotations", "version", "groupLabels", "startsAt"],
   ...["commonLabels", "commonAnnotations", "truncatedAlerts", "endsAt", "generatorURL"],
+  ...["fingerprint", "groupKey", "receiver", "imageURL", "orgId"],
   ...["alertname", "severity", "summary", "description", "instance", "message", "values"],
   ...["__proto__", "constructor", "toString", "hasOwnProperty", "", "0", "1", "2", "-1", "01"],
 ];
@@ -120,8 +122,11 @@ const { json } = fc.letrec<{ json: string }>((tie) => ({
 /** `thing`, or now and then any JSON value in its place. */
 const or = (thing: fc.Arbitrary<string>) =>
   fc.oneof({ weight: 6, arbitrary: thing }, { weight: 1, arbitrary: json });
-/** An object with some of `fields` (each now and then of another type); `required` always. */
-const object = (fields: Record<string, fc.Arbitrary<string>>, required: string[] = []) =>
+/** The members of an object, JSON text each, in order. */
+type Members = Array<[string, string]>;
+const join = (ms: Members) => `{${ms.map(([k, v]) => `${JSON.stringify(k)}: ${v}`)}}`;
+/** Some of `fields` (each now and then of another type); `required` always. */
+const members = (fields: Record<string, fc.Arbitrary<string>>, required: string[] = []) =>
   fc
     .record(
       Object.fromEntries(
@@ -129,7 +134,23 @@ const object = (fields: Record<string, fc.Arbitrary<string>>, required: string[]
       ),
       { requiredKeys: required },
     )
-    .map((o) => `{${Object.entries(o).map(([k, v]) => `${JSON.stringify(k)}: ${v}`)}}`);
+    .map((o): Members => Object.entries(o));
+/** An object with some of `fields` (each now and then of another type); `required` always. */
+const object = (fields: Record<string, fc.Arbitrary<string>>, required: string[] = []) =>
+  members(fields, required).map(join);
+/** `given`, each member now and then left out or of another type: for members that depend on each other. */
+const spoiled = (given: Members): fc.Arbitrary<Members> =>
+  fc
+    .tuple(
+      ...given.map(([k, v]) =>
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant<[string, string] | undefined>([k, v]) },
+          { weight: 1, arbitrary: json.map((j): [string, string] => [k, j]) },
+          { weight: 1, arbitrary: fc.constant(undefined) },
+        ),
+      ),
+    )
+    .map((ms) => ms.filter((m) => m !== undefined));
 const list = (item: fc.Arbitrary<string>) =>
   fc.array(item, { maxLength: 4 }).map((xs) => `[${xs.join(", ")}]`);
 
@@ -141,25 +162,114 @@ const url = fc.oneof(
   text(20).map((t) => JSON.stringify(`https://example.org/${t}`)),
 );
 
+/** Go's zero time.Time, as Alertmanager and Grafana send a firing alert's `endsAt`. */
+const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** An instant: ms since the epoch (2000–2100), the nanoseconds below them, the offset it is written in. */
+interface Instant {
+  readonly ms: number;
+  readonly nanos: number;
+  readonly offsetMinutes: number;
+}
+const instant: fc.Arbitrary<Instant> = fc.record({
+  ms: fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) }),
+  nanos: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 999_999 })),
+  // Alertmanager writes UTC; Grafana the server's zone (the fixtures: +02:00).
+  offsetMinutes: fc.constantFrom(0, 0, 0, 120, -30, 330, -720, 840),
+});
+
+/** An instant as Go's time.Time marshals to JSON (RFC3339Nano: trailing fraction zeros cut, "Z" for UTC). */
+function goTime({ ms, nanos, offsetMinutes }: Instant): string {
+  const local = new Date(ms + offsetMinutes * 60_000).toISOString().slice(0, 19);
+  const digits = `${String(ms % 1000).padStart(3, "0")}${String(nanos).padStart(6, "0")}`;
+  const fraction = digits.replace(/0+$/, "");
+  const two = (n: number) => String(n).padStart(2, "0");
+  const abs = Math.abs(offsetMinutes);
+  const sign = offsetMinutes < 0 ? "-" : "+";
+  const zone = offsetMinutes === 0 ? "Z" : `${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
+  return `${local}${fraction === "" ? "" : `.${fraction}`}${zone}`;
+}
+
+/**
+ * An alert's status and times as its sender writes them: a firing alert's `endsAt` is Go's
+ * zero time, a resolved one's a time after `startsAt` (a second to days later); now and then
+ * a member is missing or of another type.
+ */
+const alertTimes = fc
+  .record({
+    status: fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom("firing", "resolved") },
+      { weight: 1, arbitrary: fc.constantFrom(...WORDS) },
+    ),
+    starts: instant,
+    firedMs: fc.oneof(
+      fc.integer({ min: 1, max: 59_999 }),
+      fc.integer({ min: 60_000, max: 3 * 86_400_000 }),
+    ),
+    ends: instant,
+  })
+  .chain(({ status, starts, firedMs, ends }) => {
+    const endsAt =
+      status === "resolved" ? goTime({ ...ends, ms: starts.ms + firedMs }) : GO_ZERO_TIME;
+    return spoiled([
+      ["status", JSON.stringify(status)],
+      ["startsAt", JSON.stringify(goTime(starts))],
+      ["endsAt", JSON.stringify(endsAt)],
+    ]);
+  });
+
+/** 16 hex digits, as both senders write a fingerprint: a few fixed ones (alerts of a group share one now and then), any, or other text. */
+const fingerprint = fc.oneof(
+  fc.constantFrom('"1a30ba71cca2921f"', '"2b41cb82ddb3a32a"', '"c6eadffa33fcdf37"'),
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map((n) => `"${n.toString(16).padStart(16, "0")}"`),
+  str,
+);
+
+/** A `groupKey` as Alertmanager (route matchers, then group labels) or Grafana writes it, or any text. */
+const groupKey = fc.oneof(
+  fc
+    .tuple(
+      fc.constantFrom(
+        "{}",
+        '{}/{severity="critical"}',
+        '{}/{__grafana_autogenerated__="true"}/{__grafana_receiver__="xmpp"}',
+      ),
+      fc.array(fc.tuple(fc.constantFrom("alertname", "instance", "job"), text(8)), {
+        maxLength: 2,
+      }),
+    )
+    .map(([route, pairs]) => {
+      const group = pairs.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+      return JSON.stringify(`${route}:{${group}}`);
+    }),
+  str,
+);
+
+/** One alert: its status and times, then labels, fingerprint and links (Grafana's `imageURL` among them). */
+const alert = fc
+  .tuple(
+    alertTimes,
+    members({
+      labels,
+      annotations: labels,
+      fingerprint,
+      generatorURL: url,
+      dashboardURL: url,
+      panelURL: url,
+      imageURL: url,
+      silenceURL: url,
+    }),
+  )
+  .map(([times, rest]) => join([...times, ...rest]));
+
 /** An Alertmanager (version "4") or Grafana unified alerting (version "1") webhook body. */
 const alertGroup = object(
   {
     version: fc.constantFrom('"1"', '"4"'),
     status: fc.oneof(fc.constantFrom('"firing"', '"resolved"'), str),
-    alerts: list(
-      object({
-        status: fc.oneof(fc.constantFrom('"firing"', '"resolved"'), str),
-        labels,
-        annotations: labels,
-        startsAt: str,
-        generatorURL: url,
-        dashboardURL: url,
-        panelURL: url,
-        silenceURL: url,
-      }),
-    ),
+    alerts: list(alert),
     receiver: str,
-    groupKey: str,
+    groupKey,
     orgId: numberText,
     groupLabels: labels,
     commonLabels: labels,

@@ -104,24 +104,21 @@ export function createPreview(
 ): (route: Route, body: PostBody, idempotencyKey?: string) => Preview {
   return (route, body, idempotencyKey) => {
     const plan = planPost(deps, route, body, idempotencyKey);
-    const messages = plan.messages.map((m) => {
+    const messages = plan.messages.flatMap((m) => {
       const to = route.targets.find((t) => (t.kind === "room" ? t.room : t.jid) === m.room);
       const where = to?.kind === "user" ? { to: m.room } : { to: m.room, nick: m.nick };
-      if (!m.thread) return { ...where, body: m.body };
+      if (!m.thread) return [{ ...where, body: m.body }];
       const anchor = deps.spool.anchor(m.room, m.thread.group);
       const fresh = !anchor || (anchor.resolvedAt !== undefined && m.thread.status === "firing");
+      // A reaction goes out only to a first message on record (the loop skips it otherwise).
       if (m.kind === "reaction") {
-        const target = anchor && { reply_to: anchor.stanzaId };
-        return { ...where, body: m.body, thread: m.thread.group, reaction: m.body, ...target };
+        if (!anchor) return [];
+        const reaction = { thread: m.thread.group, reaction: m.body, reply_to: anchor.stanzaId };
+        return [{ ...where, body: m.body, ...reaction }];
       }
-      if (fresh) return { ...where, body: m.body, thread: m.thread.group };
-      return {
-        ...where,
-        body: m.body,
-        thread: m.thread.group,
-        reply_to: anchor.stanzaId,
-        fallback: `> ${anchor.quote}`,
-      };
+      if (fresh) return [{ ...where, body: m.body, thread: m.thread.group }];
+      const reply = { reply_to: anchor.stanzaId, fallback: `> ${anchor.quote}` };
+      return [{ ...where, body: m.body, thread: m.thread.group, ...reply }];
     });
     if (!plan.dedupe) return { messages };
     const earlier = deps.spool.claimed(route.name, plan.dedupe.key);
