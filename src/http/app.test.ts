@@ -186,6 +186,16 @@ test("request log lines name the route, never the token", async () => {
   const log = lines.join("");
   assert.match(log, /"route":"ops@conf\/bot"/);
   assert.doesNotMatch(log, /s3cret-token|another-guess/);
+  // Each line names its request (Fastify's request id), as a child logger's would.
+  const requests = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "request");
+  assert.deepEqual(
+    requests.map((l) => [typeof l.reqId, l.status]),
+    [
+      ["string", 200],
+      ["string", 404],
+    ],
+  );
+  assert.notEqual(requests[0].reqId, requests[1].reqId);
 });
 
 test("rate limits: per route and global, 429 with Retry-After", async () => {

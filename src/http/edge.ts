@@ -94,7 +94,7 @@ export function edgeOptions(log: Logger, requestTimeoutMs: number) {
     frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
       // The error's message quotes the URL, token included: never logged, never echoed.
       const r = toReply(fromFramework(err));
-      if (r.status >= 500) req.log.error({ code: err.code }, r.body.error);
+      if (r.status >= 500) req.log.error({ reqId: req.id, code: err.code }, r.body.error);
       reply.code(r.status).headers(r.headers).send(r.body);
     },
     clientErrorHandler(err: ConnectionError, socket: Socket) {
