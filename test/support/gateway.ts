@@ -2,6 +2,9 @@
 // accounts, trusting its CA, HTTP on a free loopback port. A test adds only what it is about.
 // Also the settings of a plain XMPP client of that server, for probes, and the fast timing
 // of reconnects the test gateways use.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { XmppSettings } from "../../src/config/index.ts";
 import type { ProsodyServer } from "../../src/devserver/prosody.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "../../src/main.ts";
@@ -35,7 +38,9 @@ export function xmppEnv(server: ProsodyServer, account?: Account): Record<string
 
 /** The environment of a gateway logged in to `server` as `account`, HTTP on a free port. */
 export function gatewayEnv(server: ProsodyServer, account: Account): Record<string, string> {
-  return { ...xmppEnv(server, account), HTTP_HOST: "127.0.0.1", HTTP_PORT: "0" };
+  // A spool of its own: ./data would carry one run's messages and dedupe keys into the next.
+  const DATA_DIR = mkdtempSync(join(tmpdir(), "gw-data-"));
+  return { ...xmppEnv(server, account), HTTP_HOST: "127.0.0.1", HTTP_PORT: "0", DATA_DIR };
 }
 
 /** A client of `server` logging in as `account` over STARTTLS, trusting its CA, logging little. */
