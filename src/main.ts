@@ -20,7 +20,7 @@ import { listenError } from "./listen-error.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { spoolFull } from "./spool/limits.ts";
-import { openSqliteSpool, spoolPath } from "./spool/sqlite.ts";
+import { openSpool } from "./spool/open.ts";
 import type { Spool } from "./spool/types.ts";
 import { createXmppCarrier, type XmppCarrier } from "./xmpp/carrier.ts";
 import { DEFAULT_LIVENESS } from "./xmpp/stream.ts";
@@ -49,7 +49,7 @@ export interface Gateway {
 const RESTART_ONLY: Array<[string, (c: Config) => unknown]> = [
   ["XMPP account and server", (c) => c.xmpp],
   ["HTTP address and proxy trust", (c) => c.http],
-  ["DATA_DIR", (c) => c.dataDir],
+  ["DATA_DIR and SPOOL_URL", (c) => [c.dataDir, c.spoolUrl]],
   ["spool limits", (c) => c.spool],
   ["message and body limits", (c) => c.limits],
   ["LOG_LEVEL", (c) => c.logLevel],
@@ -96,11 +96,7 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   configureTrust(config.xmpp.caFile);
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
-  const spool = openSqliteSpool({
-    path: spoolPath(config.dataDir),
-    limits: config.spool,
-    onCommit: (info) => metrics.committed(info),
-  });
+  const spool = await openSpool(config, { onCommit: (info) => metrics.committed(info) });
   // Read at scrape time only, when the loop exists.
   const metrics = createMetrics({
     stats: () => spool.stats(),
@@ -202,8 +198,10 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   while (!settled(loop.readiness()) && Date.now() < startBy) {
     await new Promise((r) => setTimeout(r, 20));
   }
-  loop.scan();
-  const scanner = setInterval(() => loop.scan(), SCAN_INTERVAL_MS);
+  const scan = () =>
+    loop.scan().catch((err) => log.error({ err }, "spool: looking for queued work failed"));
+  scan();
+  const scanner = setInterval(scan, SCAN_INTERVAL_MS);
   scanner.unref();
   return {
     config,

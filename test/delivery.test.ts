@@ -100,7 +100,7 @@ test("members-only room without membership: a clear 403, and the message is dead
       JSON.parse(res.body).error,
       /^403 Forbidden: not delivered, kept as a dead letter .*registration-required/,
     );
-    const dead = g.spool.listDead();
+    const dead = await g.spool.listDead();
     assert.equal(dead.length, 1);
     assert.equal(dead[0]?.body, "let me in");
     assert.match(dead[0]?.reason ?? "", /registration-required/);

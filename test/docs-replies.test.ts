@@ -43,14 +43,18 @@ const TEXT = { "content-type": "text/plain" };
 const text = (body: string) => ({ method: "POST", headers: TEXT, body });
 
 /** For each reply the README's replies table quotes: the request that gets it here, or why none can. */
-const REPLY_REQUESTS: Record<string, { path: string; init: RequestInit } | string> = {
+const REPLY_REQUESTS: Record<
+  string,
+  { path: string; init: RequestInit; before?: RequestInit } | string
+> = {
   '{"success":true,"id":"…","status":"delivered"}': {
     path: `/post/${TOKEN}`,
-    init: { ...text("replies: delivered"), headers: { ...TEXT, "idempotency-key": "replies-1" } },
+    init: text("replies: delivered"),
   },
-  // The same key again, after the post above was delivered (the table lists it later).
+  // The same key twice: the second post gets the first one's reply, marked a duplicate.
   '{"success":true,"id":"…","status":"delivered","duplicate":true}': {
     path: `/post/${TOKEN}`,
+    before: { ...text("replies: repeated"), headers: { ...TEXT, "idempotency-key": "replies-1" } },
     init: { ...text("replies: repeated"), headers: { ...TEXT, "idempotency-key": "replies-1" } },
   },
   '{"success":true,"id":"…","status":"queued"}': {
@@ -101,6 +105,7 @@ test("README.md replies table: each quoted reply is what the gateway answers", a
     const request = REPLY_REQUESTS[reply];
     assert.ok(request, `the table quotes ${reply}: add the request that gets it to REPLY_REQUESTS`);
     if (typeof request === "string") continue;
+    if (request.before) await (await fetch(`${gateway.url}${request.path}`, request.before)).text();
     const res = await fetch(`${gateway.url}${request.path}`, request.init);
     const body = await res.text();
     assert.equal(res.status, status, `${reply}: ${body}`);

@@ -119,7 +119,7 @@ test("a 20 KB text needs more than 3 parts: 413 stating the limits, nothing spoo
   });
   // Nothing of it was spooled (earlier, delivered posts leave with the next commit).
   await until("the spool to be empty", () => gateway.spool.stats().messages === 0);
-  assert.deepEqual(gateway.spool.listDead(), []);
+  assert.deepEqual(await gateway.spool.listDead(), []);
   await assertStreamSurvived("after the 20 KB text", logOffset);
   // Only the marker arrived after the refused post.
   assert.deepEqual(

@@ -145,7 +145,7 @@ for (const kind of XMPP_SERVERS) {
       assert.equal((await ready(g)).status, 200);
       const o = await watch(room, "shutdown-reader");
       assert.deepEqual(await arrivedBy(o, room, "shutdown-bot"), texts);
-      assert.deepEqual(g.spool.listDead(), []);
+      assert.deepEqual(await g.spool.listDead(), []);
     });
 
     test("server kill -9 under 8 concurrent posters: every accepted post arrives", async (t) => {
@@ -184,7 +184,7 @@ for (const kind of XMPP_SERVERS) {
       for (const [b, n] of liveCounts) counts.set(b, Math.max(n, counts.get(b) ?? 0));
       const duplicates = [...counts.values()].reduce((n, c) => n + c - 1, 0);
       t.diagnostic(
-        `${kind}: accepted ${accepted.length}, arrived ${counts.size}, duplicates ${duplicates}, dead ${g.spool.listDead().length} ${g.spool.listDead()[0]?.reason ?? ""}; missing ${accepted
+        `${kind}: accepted ${accepted.length}, arrived ${counts.size}, duplicates ${duplicates}, dead ${(await g.spool.listDead()).length} ${(await g.spool.listDead())[0]?.reason ?? ""}; missing ${accepted
           .filter((x) => !counts.has(x))
           .slice(0, 8)
           .join(", ")}`,
@@ -275,7 +275,7 @@ for (const kind of XMPP_SERVERS) {
       const res = await post(g, "mo", "let me in");
       assert.equal(res.status, 403, res.body);
       assert.match(JSON.parse(res.body).error, /registration-required|members-only/);
-      assert.equal(g.spool.listDead().length, 1);
+      assert.equal((await g.spool.listDead()).length, 1);
       const r = await ready(g);
       assert.equal(r.status, 503);
       assert.match(r.body, /registration-required|members-only/);
@@ -317,7 +317,7 @@ for (const kind of XMPP_SERVERS) {
       assert.equal(res.status, 202, res.body);
       assert.equal((await post(g, "bg", "after the big one", "?wait=0")).status, 202);
       await o.waitFor((m) => m.body === "after the big one", 60_000);
-      const dead = g.spool.listDead();
+      const dead = await g.spool.listDead();
       assert.equal(dead.length, 1);
       assert.match(dead[0]?.reason ?? "", /policy-violation|too big/);
       assert.ok((dead[0]?.attempts ?? 0) <= 2, `attempts ${dead[0]?.attempts}`);
@@ -325,7 +325,7 @@ for (const kind of XMPP_SERVERS) {
       // The next large post is split to fit instead.
       assert.equal((await post(g, "bg", "z".repeat(300_000), "?wait=0")).status, 202);
       await until("the split parts to arrive", () => g.spool.stats().messages === 0, 60_000);
-      assert.equal(g.spool.listDead().length, 1);
+      assert.equal((await g.spool.listDead()).length, 1);
     });
   });
 }

@@ -68,16 +68,16 @@ test("retry and purge without ids need --all; unknown actions are usage errors",
   assert.equal(gateway.stats().deadLetters, 2, "nothing was touched");
 });
 
-test("retry moves one dead letter back to the end of its lane; the open gateway sees it", () => {
+test("retry moves one dead letter back to the end of its lane; the open gateway sees it", async () => {
   const r = run("retry", "dead-2");
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /1 dead letter queued again/);
   assert.deepEqual(
-    gateway.pending(LANE, 10).map((m) => m.id),
+    (await gateway.pending(LANE, 10)).map((m) => m.id),
     ["alive", "dead-2"],
   );
   assert.deepEqual(
-    gateway.listDead().map((d) => d.id),
+    (await gateway.listDead()).map((d) => d.id),
     ["dead-1"],
   );
   assert.equal(gateway.stats().messages, 2);

@@ -73,24 +73,25 @@ export async function spool(env: Env, flags: { all?: boolean }, args: string[]):
   const settings = loadSpoolSettings(env);
   // Loaded here, not at the top: the usage text above is part of every command's --help,
   // and node:sqlite prints an ExperimentalWarning on Node 22 when it is loaded.
-  const { openSqliteSpool, spoolPath } = await import("../spool/sqlite.ts");
+  const { openSpool } = await import("../spool/open.ts");
+  const { spoolPath } = await import("../spool/sqlite-open.ts");
   const path = spoolPath(settings.dataDir);
-  if (!existsSync(path)) {
+  if (settings.spoolUrl === undefined && !existsSync(path)) {
     process.stderr.write(
       `xmpp-msg-gw spool: no spool at ${path}; set DATA_DIR to the gateway's data directory\n`,
     );
     return 1;
   }
-  const store = openSqliteSpool({ path, limits: settings.spool });
+  const store = await openSpool(settings);
   try {
-    return action === "list" ? list(store) : await change(store, action, ids);
+    return action === "list" ? await list(store) : await change(store, action, ids);
   } finally {
     await store.close();
   }
 }
 
-function list(store: Spool): number {
-  const dead = store.listDead();
+async function list(store: Spool): Promise<number> {
+  const dead = await store.listDead();
   if (dead.length === 0) {
     process.stdout.write("no dead letters\n");
     return 0;
@@ -100,7 +101,7 @@ function list(store: Spool): number {
 }
 
 async function change(store: Spool, action: "retry" | "purge", ids: string[]): Promise<number> {
-  const known = new Set(store.listDead().map((d) => d.id));
+  const known = new Set((await store.listDead()).map((d) => d.id));
   const missing = ids.filter((id) => !known.has(id));
   const selected = ids.length > 0 ? ids : undefined;
   const n = action === "retry" ? await store.retryDead(selected) : await store.purgeDead(selected);

@@ -191,9 +191,24 @@ test("DEDUPE_WINDOW: 24 hours by default, a duration, or 0 for no de-duplication
   assert.match(issues[0]?.message ?? "", /or 0 \(no de-duplication\)/);
 });
 
+test("SPOOL_URL selects a PostgreSQL spool; a bad one is named, its password never echoed", () => {
+  assert.equal(loadConfig(base).spoolUrl, undefined, "SQLite by default");
+  const url = "postgres://gw:s3cret-pw@db.example.org:5432/xmpp_msg_gw";
+  assert.equal(loadConfig({ ...base, SPOOL_URL: url }).spoolUrl, url);
+  assert.equal(loadSpoolSettings({ SPOOL_URL: url }).spoolUrl, url, "the spool command too");
+  const issues = issuesOf(() => loadConfig({ ...base, SPOOL_URL: "mysql://gw:s3cret-pw@db/x" }));
+  assert.equal(issues[0]?.setting, "SPOOL_URL");
+  assert.match(issues[0]?.message ?? "", /expected a PostgreSQL URL like postgres:\/\//);
+  assert.doesNotMatch(JSON.stringify(issues), /s3cret-pw/);
+  const dir = mkdtempSync(join(tmpdir(), "gw-spool-url-"));
+  writeFileSync(join(dir, "url"), `${url}\n`);
+  assert.equal(loadConfig({ ...base, SPOOL_URL_FILE: join(dir, "url") }).spoolUrl, url);
+});
+
 test("the spool command's settings need no XMPP account", () => {
   assert.deepEqual(loadSpoolSettings({}), {
     dataDir: "./data",
+    spoolUrl: undefined,
     spool: { maxMessages: 100_000, maxBytes: 256 * 1024 * 1024 },
   });
   assert.equal(loadSpoolSettings({ DATA_DIR: "/var/lib/gw" }).dataDir, "/var/lib/gw");

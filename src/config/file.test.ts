@@ -209,7 +209,7 @@ routes:
     );
     assert.match(
       errors[1] ?? "",
-      /^CONFIG_FILE: settings\.HTTP_PROT: unknown setting; expected one of JID_FROM_USER, .*KNOWN_ROOMS_FILE$/,
+      /^CONFIG_FILE: settings\.HTTP_PROT: unknown setting; expected one of JID_FROM_USER, .*KNOWN_ROOMS_FILE, SPOOL_URL_FILE$/,
     );
     // A value the file's schema lets through is checked like the environment's.
     assert.deepEqual(fileErrors("settings:\n  HTTP_PORT: 99999\n", {}, env), [

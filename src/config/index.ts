@@ -51,6 +51,8 @@ export interface Config {
   readonly format: Format;
   readonly logLevel: LogLevel;
   readonly dataDir: string;
+  /** `SPOOL_URL`: a PostgreSQL spool; undefined: SQLite in `dataDir`. */
+  readonly spoolUrl: string | undefined;
   /** How long a request waits for the room to confirm before replying 202. */
   readonly deliveryWaitMs: number;
   /** Capacity of the spool (`SPOOL_MAX_MESSAGES`, `SPOOL_MAX_BYTES`). */
@@ -83,6 +85,8 @@ export interface MessageLimits {
 /** What the `spool` command needs: where the spool is and its limits. */
 export interface SpoolSettings {
   readonly dataDir: string;
+  /** `SPOOL_URL`: a PostgreSQL spool; undefined: SQLite in `dataDir`. */
+  readonly spoolUrl: string | undefined;
   readonly spool: SpoolLimits;
 }
 
@@ -98,7 +102,7 @@ export class ConfigError extends GatewayError {
 }
 
 /** Settings that hold secrets: each may instead be read from the file named by `<NAME>_FILE`. */
-export const SECRET_SETTINGS = ["JID_FROM_PASS", "KNOWN_ROOMS"] as const;
+export const SECRET_SETTINGS = ["JID_FROM_PASS", "KNOWN_ROOMS", "SPOOL_URL"] as const;
 
 const LEVELS: Record<string, LogLevel> = {
   trace: "trace",
@@ -159,8 +163,18 @@ const count = (what: string, fallback: number, example: string) => {
 
 const MAX_TTL = { ms: 365 * DAY_MS, text: "365d" };
 
+/** What a SPOOL_URL must look like, for its error message. */
+const SPOOL_URL_FORM =
+  "expected a PostgreSQL URL like postgres://user:password@db.example.org:5432/xmpp_msg_gw";
+
 const spoolSchema = z.object({
   DATA_DIR: z.string().default("./data"),
+  // A PostgreSQL spool instead of SQLite in DATA_DIR (issue 14); a secret (SPOOL_URL_FILE).
+  SPOOL_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(?:ql)?:\/\/[^/\s]+/i, { error: SPOOL_URL_FORM })
+    .optional(),
   SPOOL_MAX_MESSAGES: count("messages", 100_000, "100000"),
   SPOOL_MAX_BYTES: count("bytes", 256 * 1024 * 1024, "268435456 (256 MiB)"),
 });
@@ -348,6 +362,7 @@ export function loadConfig(env: Env): Config {
     format: s.MESSAGE_FORMAT,
     logLevel: s.LOG_LEVEL,
     dataDir: s.DATA_DIR,
+    spoolUrl: s.SPOOL_URL,
     deliveryWaitMs: s.DELIVERY_WAIT_MS,
     spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
     messageTtlMs: s.MESSAGE_TTL,
@@ -386,6 +401,7 @@ export function loadSpoolSettings(env: Env): SpoolSettings {
   const s = parsed.data;
   return deepFreeze({
     dataDir: s.DATA_DIR,
+    spoolUrl: s.SPOOL_URL,
     spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
   });
 }

@@ -21,13 +21,13 @@ import { LANE } from "../../test/support/delivery-harness.ts";
 import { createPreview, RESOLVED_REACTION } from "./accept.ts";
 
 describe("createPreview (?dry_run=1)", () => {
-  test("an alert group's messages are in its thread in rooms; direct messages have none", () => {
+  test("an alert group's messages are in its thread in rooms; direct messages have none", async () => {
     const spool = memorySpool();
     const preview = createPreview({ ...preparation(Date.now), spool });
     const r = route([ROOM, USER]);
     const body = textOf(r, firing());
     assert.match(body, /^🔥 FIRING \(2\) · InstanceDown\n/);
-    assert.deepEqual(preview(r, firing()), {
+    assert.deepEqual(await preview(r, firing()), {
       messages: [
         { to: LANE.room, nick: LANE.nick, body, thread: THREAD },
         { to: USER_JID, body },
@@ -42,7 +42,7 @@ describe("createPreview (?dry_run=1)", () => {
     const r = route([ROOM, USER]);
     await anchored(spool, LANE.room, "sid-1");
     const body = textOf(r, firing());
-    assert.deepEqual(preview(r, firing()).messages, [
+    assert.deepEqual((await preview(r, firing())).messages, [
       {
         to: LANE.room,
         nick: LANE.nick,
@@ -79,7 +79,7 @@ describe("createPreview (?dry_run=1)", () => {
       reaction: "✅",
       reply_to: sid,
     });
-    assert.deepEqual(preview(r, resolved()), {
+    assert.deepEqual(await preview(r, resolved()), {
       messages: [
         reply(LANE.room, "sid-r"),
         { to: USER_JID, body },
@@ -90,16 +90,16 @@ describe("createPreview (?dry_run=1)", () => {
       dedupe: { by: "alert content" },
     });
     assert.deepEqual(
-      preview(route([USER]), resolved()).messages,
+      (await preview(route([USER]), resolved())).messages,
       [{ to: USER_JID, body }],
       "no reaction without a room",
     );
   });
 
-  test("a resolved group with no first message on record: no ✅ shown (none would be sent)", () => {
+  test("a resolved group with no first message on record: no ✅ shown (none would be sent)", async () => {
     const preview = createPreview({ ...preparation(Date.now), spool: memorySpool() });
     const r = route([ROOM]);
-    const shown = preview(r, resolved()).messages;
+    const shown = (await preview(r, resolved())).messages;
     assert.deepEqual(shown, [
       { to: LANE.room, nick: LANE.nick, body: textOf(r, resolved()), thread: THREAD },
     ]);
@@ -111,21 +111,21 @@ describe("createPreview (?dry_run=1)", () => {
     const r = route([ROOM]);
     await anchored(spool, LANE.room, "sid-1");
     await spool.resolveAnchor(LANE.room, THREAD, Date.now());
-    assert.deepEqual(preview(r, firing()).messages, [
+    assert.deepEqual((await preview(r, firing())).messages, [
       { to: LANE.room, nick: LANE.nick, body: textOf(r, firing()), thread: THREAD },
     ]);
   });
 
-  test("dedupe: by Idempotency-Key when one is given, by alert content without; else absent", () => {
+  test("dedupe: by Idempotency-Key when one is given, by alert content without; else absent", async () => {
     const spool = memorySpool();
     const preview = createPreview({ ...preparation(Date.now), spool });
     const r = route([ROOM]);
-    assert.deepEqual(preview(r, plain("hello"), "k1").dedupe, { by: "Idempotency-Key" });
-    assert.deepEqual(preview(r, firing(), "k1").dedupe, { by: "Idempotency-Key" });
-    assert.deepEqual(preview(r, firing()).dedupe, { by: "alert content" });
-    const none = preview(r, plain("hello"));
+    assert.deepEqual((await preview(r, plain("hello"), "k1")).dedupe, { by: "Idempotency-Key" });
+    assert.deepEqual((await preview(r, firing(), "k1")).dedupe, { by: "Idempotency-Key" });
+    assert.deepEqual((await preview(r, firing())).dedupe, { by: "alert content" });
+    const none = await preview(r, plain("hello"));
     assert.equal("dedupe" in none, false, "a plain text post without a key");
-    const off = preview(route([ROOM], { dedupe: false }), firing(), "k1");
+    const off = await preview(route([ROOM], { dedupe: false }), firing(), "k1");
     assert.equal("dedupe" in off, false, "route dedupe: false");
     assert.deepEqual(off.messages[0]?.thread, THREAD, "threads stay on");
     const noWindow = createPreview({ ...preparation(Date.now, { dedupeWindowMs: 0 }), spool });

@@ -15,9 +15,9 @@ import type { Accepted, AcceptOptions, PostBody } from "../core/post.ts";
 import { createAccept, createPreview } from "./accept.ts";
 
 /** The loop over the fake carrier (bot in r@c, online), and accept and preview over its spool. */
-function accepting(waitMs = 5000) {
+async function accepting(waitMs = 5000) {
   const h = harness();
-  h.online();
+  await h.online();
   const deps = { ...preparation(() => h.clock.now()), spool: h.spool };
   const accepted: Array<[string, number]> = [];
   const accept = createAccept({
@@ -43,7 +43,7 @@ async function settled(p: Promise<unknown>): Promise<boolean> {
 
 /** Accepts without waiting: the commit, then the loop's 0 ms wait on the fake clock. */
 async function acceptNow(
-  t: ReturnType<typeof accepting>,
+  t: Awaited<ReturnType<typeof accepting>>,
   body: PostBody,
   opts: Partial<AcceptOptions> = {},
 ): Promise<Accepted> {
@@ -55,7 +55,7 @@ async function acceptNow(
 
 describe("createAccept: repeated posts", () => {
   test("the same Idempotency-Key again: the first post's id, duplicate, nothing more stored or sent", async () => {
-    const t = accepting();
+    const t = await accepting();
     const first = await acceptNow(t, plain("deploy done"), { idempotencyKey: "k1" });
     assert.deepEqual(first, { id: first.id, status: "queued" });
     assert.equal(t.h.spool.stats().messages, 1);
@@ -79,7 +79,7 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("a key is the route's: the same key on another route is a new post", async () => {
-    const t = accepting();
+    const t = await accepting();
     const first = await acceptNow(t, plain("x"), { idempotencyKey: "k1" });
     const p = t.accept(route([ROOM], { name: "other" }), plain("x"), {
       wait: false,
@@ -94,7 +94,7 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("two identical alert notifications at once (two Alertmanagers): one stored post, one id", async () => {
-    const t = accepting();
+    const t = await accepting();
     const both = Promise.all([
       t.accept(t.r, firing(), { wait: true }),
       t.accept(t.r, firing(), { wait: true }),
@@ -109,12 +109,15 @@ describe("createAccept: repeated posts", () => {
     assert.deepEqual(a, { id, status: "delivered" });
     assert.deepEqual(b, { id, status: "delivered", duplicate: true });
     await tick(); // the anchor's commit
-    assert.deepEqual(t.preview(t.r, firing()).dedupe, { by: "alert content", duplicate_of: id });
-    assert.equal(t.preview(t.r, firing()).messages[0]?.reply_to, "sid-1");
+    assert.deepEqual((await t.preview(t.r, firing())).dedupe, {
+      by: "alert content",
+      duplicate_of: id,
+    });
+    assert.equal((await t.preview(t.r, firing())).messages[0]?.reply_to, "sid-1");
   });
 
   test("two identical resolved notifications at once: one reply, one ✅ (held back without an anchor)", async () => {
-    const t = accepting();
+    const t = await accepting();
     const both = Promise.all([
       t.accept(t.r, resolved(), { wait: true }),
       t.accept(t.r, resolved(), { wait: true }),
@@ -134,24 +137,28 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("dry run: duplicate_of once the same post was accepted", async () => {
-    const t = accepting();
-    assert.deepEqual(t.preview(t.r, plain("x"), "k1").dedupe, { by: "Idempotency-Key" });
+    const t = await accepting();
+    assert.deepEqual((await t.preview(t.r, plain("x"), "k1")).dedupe, { by: "Idempotency-Key" });
     const first = await acceptNow(t, plain("x"), { idempotencyKey: "k1" });
-    assert.deepEqual(t.preview(t.r, plain("x"), "k1").dedupe, {
+    assert.deepEqual((await t.preview(t.r, plain("x"), "k1")).dedupe, {
       by: "Idempotency-Key",
       duplicate_of: first.id,
     });
-    assert.deepEqual(t.preview(t.r, plain("x"), "k2").dedupe, { by: "Idempotency-Key" });
+    assert.deepEqual((await t.preview(t.r, plain("x"), "k2")).dedupe, { by: "Idempotency-Key" });
     const alert = await acceptNow(t, resolved());
-    assert.deepEqual(t.preview(t.r, resolved()).dedupe, {
+    assert.deepEqual((await t.preview(t.r, resolved())).dedupe, {
       by: "alert content",
       duplicate_of: alert.id,
     });
-    assert.deepEqual(t.preview(t.r, firing()).dedupe, { by: "alert content" }, "another status");
+    assert.deepEqual(
+      (await t.preview(t.r, firing())).dedupe,
+      { by: "alert content" },
+      "another status",
+    );
   });
 
   test("a repeat of a post still queued waits for it: delivered when confirmed within the wait", async () => {
-    const t = accepting(5000);
+    const t = await accepting(5000);
     const p1 = t.accept(t.r, plain("x"), { wait: true, idempotencyKey: "k1" });
     await tick();
     const [send] = t.h.carrier.take();
@@ -168,7 +175,7 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("a repeat that crosses its first post's confirmation (not yet committed): delivered at once", async () => {
-    const t = accepting(5000);
+    const t = await accepting(5000);
     const first = await acceptNow(t, plain("x"), { idempotencyKey: "k1" });
     const again = t.accept(t.r, plain("x"), { wait: true, idempotencyKey: "k1" });
     // Confirmed after the repeat's claim was queued: its commit still lists the message
@@ -179,7 +186,7 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("a repeat of a post that was dead-lettered: its id, 202, and nothing sent again", async () => {
-    const t = accepting();
+    const t = await accepting();
     const p1 = t.accept(t.r, plain("x"), { wait: true, idempotencyKey: "k1" });
     await tick();
     const [send] = t.h.carrier.take();
@@ -193,7 +200,7 @@ describe("createAccept: repeated posts", () => {
   });
 
   test("a repeat of a post still queued: queued when the wait ends first", async () => {
-    const t = accepting(5000);
+    const t = await accepting(5000);
     const p1 = t.accept(t.r, plain("x"), { wait: true, idempotencyKey: "k1" });
     await tick();
     t.h.clock.advance(5000);

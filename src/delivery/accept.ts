@@ -101,27 +101,30 @@ function planPost(deps: Preparation, route: Route, body: PostBody, idempotencyKe
 /** `?dry_run=1`: the messages a post would become, where they would go, and how. */
 export function createPreview(
   deps: Preparation & { spool: Spool },
-): (route: Route, body: PostBody, idempotencyKey?: string) => Preview {
-  return (route, body, idempotencyKey) => {
+): (route: Route, body: PostBody, idempotencyKey?: string) => Promise<Preview> {
+  return async (route, body, idempotencyKey) => {
     const plan = planPost(deps, route, body, idempotencyKey);
-    const messages = plan.messages.flatMap((m) => {
-      const to = route.targets.find((t) => (t.kind === "room" ? t.room : t.jid) === m.room);
-      const where = to?.kind === "user" ? { to: m.room } : { to: m.room, nick: m.nick };
-      if (!m.thread) return [{ ...where, body: m.body }];
-      const anchor = deps.spool.anchor(m.room, m.thread.group);
-      const fresh = !anchor || (anchor.resolvedAt !== undefined && m.thread.status === "firing");
-      // A reaction goes out only to a first message on record (the loop skips it otherwise).
-      if (m.kind === "reaction") {
-        if (!anchor) return [];
-        const reaction = { thread: m.thread.group, reaction: m.body, reply_to: anchor.stanzaId };
-        return [{ ...where, body: m.body, ...reaction }];
-      }
-      if (fresh) return [{ ...where, body: m.body, thread: m.thread.group }];
-      const reply = { reply_to: anchor.stanzaId, fallback: `> ${anchor.quote}` };
-      return [{ ...where, body: m.body, thread: m.thread.group, ...reply }];
-    });
+    const shown = await Promise.all(
+      plan.messages.map(async (m) => {
+        const to = route.targets.find((t) => (t.kind === "room" ? t.room : t.jid) === m.room);
+        const where = to?.kind === "user" ? { to: m.room } : { to: m.room, nick: m.nick };
+        if (!m.thread) return [{ ...where, body: m.body }];
+        const anchor = await deps.spool.anchor(m.room, m.thread.group);
+        const fresh = !anchor || (anchor.resolvedAt !== undefined && m.thread.status === "firing");
+        // A reaction goes out only to a first message on record (the loop skips it otherwise).
+        if (m.kind === "reaction") {
+          if (!anchor) return [];
+          const reaction = { thread: m.thread.group, reaction: m.body, reply_to: anchor.stanzaId };
+          return [{ ...where, body: m.body, ...reaction }];
+        }
+        if (fresh) return [{ ...where, body: m.body, thread: m.thread.group }];
+        const reply = { reply_to: anchor.stanzaId, fallback: `> ${anchor.quote}` };
+        return [{ ...where, body: m.body, thread: m.thread.group, ...reply }];
+      }),
+    );
+    const messages = shown.flat();
     if (!plan.dedupe) return { messages };
-    const earlier = deps.spool.claimed(route.name, plan.dedupe.key);
+    const earlier = await deps.spool.claimed(route.name, plan.dedupe.key);
     return {
       messages,
       dedupe: { by: plan.dedupe.by, ...(earlier !== undefined && { duplicate_of: earlier }) },

@@ -22,7 +22,7 @@ const stream = (condition: string | undefined, text: string): StreamFault => ({
   text,
 });
 
-test("stanza refusals: cancel, auth and modify are permanent; wait is not", () => {
+test("stanza refusals: cancel, auth and modify are permanent; wait is not", async () => {
   assert.equal(isPermanentRefusal(stanza("cancel", "forbidden")), true);
   assert.equal(isPermanentRefusal(stanza("auth", "not-authorized")), true);
   assert.equal(isPermanentRefusal(stanza("modify", "bad-request")), true);
@@ -30,7 +30,7 @@ test("stanza refusals: cancel, auth and modify are permanent; wait is not", () =
   assert.equal(isPermanentRefusal(stanza("continue", "undefined-condition")), false);
 });
 
-test("stanza refusals that pass by themselves are not permanent, whatever their type", () => {
+test("stanza refusals that pass by themselves are not permanent, whatever their type", async () => {
   assert.equal(isPermanentRefusal(stanza("cancel", "remote-server-timeout")), false);
   assert.equal(isPermanentRefusal(stanza("modify", "not-acceptable")), false);
   assert.equal(isPermanentRefusal(stanza("cancel", "resource-constraint")), false);
@@ -38,7 +38,7 @@ test("stanza refusals that pass by themselves are not permanent, whatever their 
   assert.equal(isPermanentRefusal(stanza("modify", "policy-violation", "no links")), true);
 });
 
-test("slow down: resource-constraint, or policy-violation with rate-limit words", () => {
+test("slow down: resource-constraint, or policy-violation with rate-limit words", async () => {
   assert.equal(isSlowDown(stanza("wait", "resource-constraint")), true);
   for (const text of [
     "Rate limit exceeded",
@@ -56,7 +56,7 @@ test("slow down: resource-constraint, or policy-violation with rate-limit words"
   assert.equal(isSlowDown(stanza("cancel", "forbidden", "rate limit")), false);
 });
 
-test("a choked close: the stream-error conditions a server sends about what we sent", () => {
+test("a choked close: the stream-error conditions a server sends about what we sent", async () => {
   for (const c of [
     "policy-violation",
     "not-well-formed",
@@ -73,7 +73,7 @@ test("a choked close: the stream-error conditions a server sends about what we s
   assert.equal(isChokedClose({ kind: "network", condition: "policy-violation", text: "x" }), false);
 });
 
-test("a choked close: rate-limit words are not poison, unless they also say too big", () => {
+test("a choked close: rate-limit words are not poison, unless they also say too big", async () => {
   assert.equal(isChokedClose(stream("policy-violation", "rate limit exceeded")), false);
   assert.equal(isChokedClose(stream("policy-violation", "Too many stanzas")), false);
   assert.equal(isChokedClose(stream("policy-violation", "stanza size limit exceeded")), true);
@@ -84,20 +84,20 @@ test("a choked close: rate-limit words are not poison, unless they also say too 
   );
 });
 
-test("size complaints: words of size, or a policy-violation", () => {
+test("size complaints: words of size, or a policy-violation", async () => {
   assert.equal(isSizeComplaint(stream("not-well-formed", "stanza too large")), true);
   assert.equal(isSizeComplaint(stream("not-well-formed", "exceeds max_stanza_size")), true);
   assert.equal(isSizeComplaint(stream("policy-violation", "go away")), true);
   assert.equal(isSizeComplaint(stream("not-well-formed", "unexpected end of input")), false);
 });
 
-test("conflict: only the stream error of that name", () => {
+test("conflict: only the stream error of that name", async () => {
   assert.equal(isConflict(stream("conflict", "Replaced by new connection")), true);
   assert.equal(isConflict(stream("policy-violation", "conflict")), false);
   assert.equal(isConflict({ kind: "auth", condition: "conflict", text: "x" }), false);
 });
 
-test("room faults: banned, members-only and permanent join refusals are for good", () => {
+test("room faults: banned, members-only and permanent join refusals are for good", async () => {
   const room = (kind: RoomFault["kind"], s?: StanzaFault): RoomFault => ({
     kind,
     text: "x",

@@ -37,7 +37,7 @@ export interface DeliveryLoop {
    */
   kick(lane: Lane): void;
   /** Looks for lanes with work (at start, and periodically for `spool retry`). */
-  scan(): void;
+  scan(): Promise<void>;
   /** True when the message's outcome is known and its spool write not yet committed. */
   isSettled(id: string): boolean;
   /** Waits up to `ms` for every id's outcome; register before enqueueing. */
@@ -67,6 +67,13 @@ interface LaneState {
   cursor: number;
   failures: number;
   retryTimer: Timer | undefined;
+  /** A pump is reading the spool; `again`: run another once it is done. */
+  pumping: boolean;
+  again: boolean;
+  /** Counts the lane's losses: a pump that read the spool before a loss sends nothing. */
+  epoch: number;
+  /** The messages a rejoin found in the room, being settled: pumps wait for it. */
+  finding: Promise<void>;
 }
 
 /** Unconfirmed messages a rejoin looks for, at most, per lane. */
@@ -112,7 +119,17 @@ export function createDeliveryLoop(deps: {
     const key = laneKey(lane);
     let s = lanes.get(key);
     if (!s) {
-      s = { lane, inFlight: new Map(), cursor: 0, failures: 0, retryTimer: undefined };
+      s = {
+        lane,
+        inFlight: new Map(),
+        cursor: 0,
+        failures: 0,
+        retryTimer: undefined,
+        pumping: false,
+        again: false,
+        epoch: 0,
+        finding: Promise.resolve(),
+      };
       lanes.set(key, s);
     }
     return s;
@@ -153,13 +170,32 @@ export function createDeliveryLoop(deps: {
     poison.settled(m);
   }
 
+  /** Sends what the lane may send now; one pump per lane at a time (the spool reads are async). */
   function pump(s: LaneState): void {
+    if (s.pumping) {
+      s.again = true;
+      return;
+    }
+    s.pumping = true;
+    pumpOnce(s)
+      .catch((err) => log.error({ err, room: s.lane.room }, "spool: reading the queue failed"))
+      .finally(() => {
+        s.pumping = false;
+        if (!s.again) return;
+        s.again = false;
+        pump(s);
+      });
+  }
+
+  async function pumpOnce(s: LaneState): Promise<void> {
+    await s.finding;
     if (draining) return;
     if (!supervisor.canSend(s.lane)) {
       // A room that refuses us for good (ban, members-only): its messages cannot go out.
       const refusal = supervisor.refusal(s.lane);
       if (refusal && s.inFlight.size === 0) {
-        for (const m of spool.pending(s.lane, LOOK_FOR_LIMIT, 0)) settle(m, { reason: refusal });
+        for (const m of await spool.pending(s.lane, LOOK_FOR_LIMIT, 0))
+          settle(m, { reason: refusal });
       }
       return;
     }
@@ -172,11 +208,17 @@ export function createDeliveryLoop(deps: {
       return; // refill in batches under load: one claim query per quarter window
     }
     if (want <= 0 || s.retryTimer) return;
+    const epoch = s.epoch;
     let sent = 0;
     for (;;) {
       const limit = want - sent;
-      const batch = spool.pending(s.lane, limit, s.cursor);
-      for (const m of batch) {
+      const batch = await spool.pending(s.lane, limit, s.cursor);
+      const extras = batch.some((m) => m.thread)
+        ? await Promise.all(batch.map((m) => threads.extrasFor(m)))
+        : [];
+      // Lost, paused or stopped while the spool was read: the next ready pumps afresh.
+      if (epoch !== s.epoch || s.retryTimer || draining || !supervisor.canSend(s.lane)) return;
+      for (const [i, m] of batch.entries()) {
         s.cursor = m.seq;
         if (s.inFlight.has(m.id) || settled.has(m.id)) continue;
         if (clock.now() - m.createdAt > deps.ttlMs) {
@@ -185,13 +227,13 @@ export function createDeliveryLoop(deps: {
           });
           continue;
         }
-        const extras = threads.extrasFor(m);
-        if (extras === "skip") {
+        const more = extras[i];
+        if (more === "skip") {
           settle(m, "delivered"); // a reaction with nothing to react to (threads.ts logs why)
           continue;
         }
         s.inFlight.set(m.id, { m, order: poison.nextOrder(s.lane.nick) });
-        carrier.send(s.lane, m.id, m.body, extras);
+        carrier.send(s.lane, m.id, m.body, more);
         sent++;
       }
       // Skipped messages (expired, settled, in flight) leave places: claim again for them,
@@ -251,6 +293,7 @@ export function createDeliveryLoop(deps: {
         // archive check confirms what did, and the rest is resent from the oldest, in order.
         s.inFlight.clear();
         s.cursor = 0;
+        s.epoch++;
         clock.clearTimeout(s.retryTimer);
         s.retryTimer = undefined;
         checkDrained();
@@ -258,18 +301,25 @@ export function createDeliveryLoop(deps: {
       },
       found(lane, ids) {
         const want = new Set(ids);
-        for (const m of spool.pending(lane, LOOK_FOR_LIMIT, 0)) {
-          if (!want.has(m.id)) continue;
-          log.info(
-            { id: m.id, room: lane.room },
-            "found in the room history after a rejoin: not resent",
-          );
-          settle(m, "delivered");
-        }
+        const s = stateOf(lane);
+        const before = s.finding;
+        // Pumps wait for this: what the room already has must not be sent again.
+        s.finding = (async () => {
+          await before;
+          for (const m of await spool.pending(lane, LOOK_FOR_LIMIT, 0)) {
+            if (!want.has(m.id)) continue;
+            log.info(
+              { id: m.id, room: lane.room },
+              "found in the room history after a rejoin: not resent",
+            );
+            settle(m, "delivered");
+          }
+        })().catch((err) => log.error({ err, room: lane.room }, "spool: reading the queue failed"));
       },
       down: onDown,
-      lookFor(lane): LookFor | undefined {
-        const msgs = spool.pending(lane, LOOK_FOR_LIMIT, 0).filter((m) => !settled.has(m.id));
+      async lookFor(lane): Promise<LookFor | undefined> {
+        const queued = await spool.pending(lane, LOOK_FOR_LIMIT, 0);
+        const msgs = queued.filter((m) => !settled.has(m.id));
         if (msgs.length === 0) return undefined;
         return {
           ids: new Set(msgs.map((m) => m.id)),
@@ -310,8 +360,8 @@ export function createDeliveryLoop(deps: {
       kicked.add(stateOf(lane));
     },
     expectsOutcome: (lane) => supervisor.online(lane),
-    scan() {
-      for (const lane of spool.lanes()) {
+    async scan() {
+      for (const lane of await spool.lanes()) {
         // Work put back by `spool retry` in a lane whose room refused us for good: the
         // refusal may be gone (made a member, unbanned), so ask the room again now.
         if (supervisor.refusal(lane)) supervisor.retry(lane);

@@ -21,17 +21,17 @@ const REASON =
   "the XMPP server closed the stream twice right after this message: XML stanza is too big";
 
 /** The stream closes with `fault`; the loop reconnects (after `wait`), rejoins, and sends. */
-function closeAndRejoin(h: Harness, fault: StreamFault, wait: number): string[] {
-  h.carrier.down("bot", fault);
-  h.clock.advance(wait);
-  h.carrier.up("bot");
-  h.carrier.joined(LANE);
+async function closeAndRejoin(h: Harness, fault: StreamFault, wait: number): Promise<string[]> {
+  await h.carrier.down("bot", fault);
+  await h.advance(wait);
+  await h.carrier.up("bot");
+  await h.carrier.joined(LANE);
   return h.carrier.take();
 }
 
 async function sentThree(m1Body?: string): Promise<Harness> {
   const h = harness();
-  h.online();
+  await h.online();
   await h.put(LANE, m1Body === undefined ? "m1" : ["m1", m1Body], "m2", "m3");
   assert.deepEqual(h.carrier.take(), sends(LANE, "m1", "m2", "m3"));
   return h;
@@ -39,21 +39,21 @@ async function sentThree(m1Body?: string): Promise<Harness> {
 
 test("first close after m1: nothing dead, m1 is resent alone; confirmed, the rest follow", async () => {
   const h = await sentThree();
-  assert.deepEqual(closeAndRejoin(h, TOO_BIG, delayOf(0)), [
+  assert.deepEqual(await closeAndRejoin(h, TOO_BIG, delayOf(0)), [
     "connect bot",
     "join r@c bot look m1 m2 m3",
     ...sends(LANE, "m1"),
   ]);
   assert.deepEqual(await h.dead(), []);
-  h.carrier.confirmed(LANE, "m1");
+  await h.carrier.confirmed(LANE, "m1");
   assert.deepEqual(h.carrier.take(), sends(LANE, "m2", "m3"));
 });
 
 test("second close right after m1: m1 dead-lettered with the server's words, m2 and m3 flow", async () => {
   const h = await sentThree();
   const w = h.loop.waitFor(["m1"], 60_000);
-  closeAndRejoin(h, TOO_BIG, delayOf(0));
-  assert.deepEqual(closeAndRejoin(h, TOO_BIG, delayOf(1)), [
+  await closeAndRejoin(h, TOO_BIG, delayOf(0));
+  assert.deepEqual(await closeAndRejoin(h, TOO_BIG, delayOf(1)), [
     "connect bot",
     "join r@c bot look m2 m3",
     ...sends(LANE, "m2", "m3"),
@@ -67,8 +67,8 @@ test("second close right after m1: m1 dead-lettered with the server's words, m2 
 test("not-well-formed counts as well", async () => {
   const h = await sentThree();
   const bad: StreamFault = { kind: "stream-error", condition: "not-well-formed", text: "bad XML" };
-  closeAndRejoin(h, bad, delayOf(0));
-  closeAndRejoin(h, bad, delayOf(1));
+  await closeAndRejoin(h, bad, delayOf(0));
+  await closeAndRejoin(h, bad, delayOf(1));
   assert.deepEqual(await h.dead(), [
     "m1: the XMPP server closed the stream twice right after this message: bad XML",
   ]);
@@ -76,9 +76,9 @@ test("not-well-formed counts as well", async () => {
 
 test("a 70,000-byte poison message lowers the learned stanza limit to 65536", async () => {
   const h = await sentThree("x".repeat(70_000));
-  closeAndRejoin(h, TOO_BIG, delayOf(0));
+  await closeAndRejoin(h, TOO_BIG, delayOf(0));
   assert.deepEqual(h.loop.stanzaLimits(), [undefined, undefined], "not on the first close");
-  h.carrier.down("bot", TOO_BIG);
+  await h.carrier.down("bot", TOO_BIG);
   assert.deepEqual(h.loop.stanzaLimits(), [undefined, 65_536]);
   assert.equal(h.loop.readiness().learnedMaxStanzaBytes, 65_536);
 });
@@ -86,17 +86,17 @@ test("a 70,000-byte poison message lowers the learned stanza limit to 65536", as
 test("the advertised limit (XEP-0478) is reported next to the learned one", async () => {
   const h = harness();
   h.loop.start();
-  h.carrier.up("bot", { maxStanzaBytes: 262_144 });
+  await h.carrier.up("bot", { maxStanzaBytes: 262_144 });
   assert.deepEqual(h.loop.stanzaLimits(), [262_144, undefined]);
 });
 
 test("two closes after different oldest messages dead-letter nothing", async () => {
   const h = await sentThree();
-  closeAndRejoin(h, TOO_BIG, delayOf(0));
-  h.carrier.confirmed(LANE, "m1");
+  await closeAndRejoin(h, TOO_BIG, delayOf(0));
+  await h.carrier.confirmed(LANE, "m1");
   h.carrier.take();
   // m2 is now the oldest unconfirmed: a close suspects it, once.
-  closeAndRejoin(h, TOO_BIG, delayOf(1));
+  await closeAndRejoin(h, TOO_BIG, delayOf(1));
   assert.deepEqual(await h.dead(), []);
 });
 
@@ -107,15 +107,27 @@ test("policy-violation with rate-limit words is not poison: all resent together,
     condition: "policy-violation",
     text: "Too many stanzas: rate limit exceeded",
   };
-  assert.deepEqual(closeAndRejoin(h, flood, delayOf(0)).slice(2), sends(LANE, "m1", "m2", "m3"));
-  assert.deepEqual(closeAndRejoin(h, flood, delayOf(1)).slice(2), sends(LANE, "m1", "m2", "m3"));
+  assert.deepEqual(
+    (await closeAndRejoin(h, flood, delayOf(0))).slice(2),
+    sends(LANE, "m1", "m2", "m3"),
+  );
+  assert.deepEqual(
+    (await closeAndRejoin(h, flood, delayOf(1))).slice(2),
+    sends(LANE, "m1", "m2", "m3"),
+  );
   assert.deepEqual(await h.dead(), []);
 });
 
 test("a network drop is not poison", async () => {
   const h = await sentThree();
   const reset: StreamFault = { kind: "network", text: "connection reset" };
-  assert.deepEqual(closeAndRejoin(h, reset, delayOf(0)).slice(2), sends(LANE, "m1", "m2", "m3"));
-  assert.deepEqual(closeAndRejoin(h, reset, delayOf(1)).slice(2), sends(LANE, "m1", "m2", "m3"));
+  assert.deepEqual(
+    (await closeAndRejoin(h, reset, delayOf(0))).slice(2),
+    sends(LANE, "m1", "m2", "m3"),
+  );
+  assert.deepEqual(
+    (await closeAndRejoin(h, reset, delayOf(1))).slice(2),
+    sends(LANE, "m1", "m2", "m3"),
+  );
   assert.deepEqual(await h.dead(), []);
 });

@@ -34,6 +34,8 @@ interface RoomState {
   suspect: string | undefined;
   /** Refused for good (seen twice): its messages are dead letters. */
   permanent: boolean;
+  /** Joins begun: a join whose spool read finished after a newer one began is dropped. */
+  joins: number;
 }
 
 interface SessionState {
@@ -59,8 +61,8 @@ export interface SupervisorHooks {
   found(lane: Lane, ids: readonly string[]): void;
   /** The session's stream ended, with the fault (for the poison-message check). */
   down(nick: string, fault: StreamFault): void;
-  /** The unconfirmed messages a (re)join must look for. */
-  lookFor(lane: Lane): LookFor | undefined;
+  /** The unconfirmed messages a (re)join must look for (read from the spool). */
+  lookFor(lane: Lane): Promise<LookFor | undefined>;
 }
 
 /** The supervisor the loop consults. */
@@ -130,6 +132,7 @@ export function createSupervisor(deps: {
           lastError: undefined,
           suspect: undefined,
           permanent: false,
+          joins: 0,
         };
         s.rooms.set(room, r);
         if (s.up) join(r);
@@ -153,7 +156,21 @@ export function createSupervisor(deps: {
     r.timer = undefined;
     if (stopped || !sessions.get(r.lane.nick)?.up) return;
     r.phase = "joining";
-    carrier.join(r.lane, hooks.lookFor(r.lane));
+    const joining = ++r.joins;
+    // What to look for in the room's history comes from the spool: join once it is read,
+    // unless the room or its session changed meanwhile (a newer join then runs its own).
+    hooks.lookFor(r.lane).then(
+      (lookFor) => {
+        if (joining !== r.joins || r.phase !== "joining" || stopped) return;
+        if (!sessions.get(r.lane.nick)?.up) return;
+        carrier.join(r.lane, lookFor);
+      },
+      (err: unknown) => {
+        // Without the list the join cannot tell what already arrived: no join, and the
+        // time-out below retries it with backoff.
+        log.error({ err, room: r.lane.room }, "the spool could not be read before a join");
+      },
+    );
     // A room (or MUC service) that never answers must not hold the lane for ever.
     r.timer = clock.setTimeout(() => {
       r.timer = undefined;

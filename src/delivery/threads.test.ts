@@ -29,10 +29,10 @@ async function put(h: ReturnType<typeof harness>, ...messages: NewMessage[]): Pr
 
 test("the first firing message is the anchor; the next ones reply to it in its thread", async () => {
   const h = harness();
-  h.online();
+  await h.online();
   await put(h, message("f1", "🔥 FIRING (1) · HighCPU\n\ndetails", FIRING));
   assert.deepEqual(h.carrier.extras.get("f1"), { thread: "g1" });
-  h.carrier.confirmedAs(LANE, "f1", "room-sid-1");
+  await h.carrier.confirmedAs(LANE, "f1", "room-sid-1");
   // The anchor is a lazy write: the next enqueue's commit carries it, before that send.
   await put(h, message("r1", "✅ RESOLVED (1) · HighCPU\n\nmore", RESOLVED));
   assert.deepEqual(h.carrier.extras.get("r1"), {
@@ -43,46 +43,46 @@ test("the first firing message is the anchor; the next ones reply to it in its t
 
 test("a resolved group's reaction goes to the anchor; without an anchor it is not sent", async () => {
   const h = harness();
-  h.online();
+  await h.online();
   await put(h, message("x1", "✅", RESOLVED, "reaction"));
   assert.equal(h.carrier.bodies.has("x1"), false, "nothing to react to: not sent");
   assert.deepEqual(await h.queued(), [], "and not kept");
   await put(h, message("f1", "🔥 FIRING", FIRING));
-  h.carrier.confirmedAs(LANE, "f1", "sid-f1");
+  await h.carrier.confirmedAs(LANE, "f1", "sid-f1");
   await put(h, message("x2", "✅", RESOLVED, "reaction"));
   assert.deepEqual(h.carrier.extras.get("x2"), { thread: "g1", reactTo: "sid-f1" });
 });
 
 test("a group that resolved and fires again starts a new anchor", async () => {
   const h = harness();
-  h.online();
+  await h.online();
   await put(h, message("f1", "🔥 first", FIRING));
-  h.carrier.confirmedAs(LANE, "f1", "sid-1");
+  await h.carrier.confirmedAs(LANE, "f1", "sid-1");
   await put(h, message("r1", "✅ resolved", RESOLVED));
-  h.carrier.confirmedAs(LANE, "r1", "sid-2");
+  await h.carrier.confirmedAs(LANE, "r1", "sid-2");
   await put(h, message("f2", "🔥 again", FIRING));
   assert.deepEqual(h.carrier.extras.get("f2"), { thread: "g1" }, "not a reply to the old one");
-  h.carrier.confirmedAs(LANE, "f2", "sid-3");
+  await h.carrier.confirmedAs(LANE, "f2", "sid-3");
   await put(h, message("f3", "🔥 still", FIRING));
   assert.equal(h.carrier.extras.get("f3")?.reply?.id, "sid-3");
 });
 
 test("a room that gives no stanza-id: plain messages, and /ready says why", async () => {
   const h = harness();
-  h.online();
+  await h.online();
   await put(h, message("f1", "🔥 FIRING", FIRING));
-  h.carrier.confirmed(LANE, "f1");
+  await h.carrier.confirmed(LANE, "f1");
   await put(h, message("f2", "🔥 FIRING again", FIRING));
   assert.deepEqual(h.carrier.extras.get("f2"), { thread: "g1" }, "no reply: no anchor");
   const room = h.loop.readiness().sessions[0]?.rooms[0];
   assert.equal(room?.note, NO_STANZA_ID);
-  h.carrier.confirmedAs(LANE, "f2", "sid-2");
+  await h.carrier.confirmedAs(LANE, "f2", "sid-2");
   assert.equal(h.loop.readiness().sessions[0]?.rooms[0]?.note, undefined, "a stanza-id clears it");
 });
 
 test("messages outside alert groups carry nothing extra", async () => {
   const h = harness();
-  h.online();
+  await h.online();
   await put(h, message("m1", "plain"));
   assert.equal(h.carrier.bodies.get("m1"), "plain");
   assert.equal(h.carrier.extras.has("m1"), false);

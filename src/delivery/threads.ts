@@ -17,7 +17,7 @@ export const NO_STANZA_ID =
 /** The send-time decisions and confirmation bookkeeping of alert threads. */
 export interface Threads {
   /** What `m` carries besides its body; "skip" for a reaction with nothing to react to. */
-  extrasFor(m: SpooledMessage): SendExtras | "skip" | undefined;
+  extrasFor(m: SpooledMessage): Promise<SendExtras | "skip" | undefined>;
   /** The room confirmed `m` (its reflection), with the stanza-id it gave, if any. */
   confirmed(m: SpooledMessage, stanzaId: string | undefined): void;
   /** `/ready` with a note on each room that gives no stanza-ids. */
@@ -35,10 +35,10 @@ export function createThreads(deps: { spool: Spool; log: Logger; now: () => numb
   /** Rooms whose reflections came without a stanza-id (said once in the log). */
   const withoutIds = new Set<string>();
 
-  const anchorOf = (m: SpooledMessage) => {
+  const anchorOf = async (m: SpooledMessage) => {
     if (!m.thread) return undefined;
     try {
-      return spool.anchor(m.room, m.thread.group);
+      return await spool.anchor(m.room, m.thread.group);
     } catch (err) {
       // A spool that cannot be read now: the message still goes out, plain.
       log.warn({ err, room: m.room }, "threads: the anchor could not be read");
@@ -47,10 +47,10 @@ export function createThreads(deps: { spool: Spool; log: Logger; now: () => numb
   };
 
   return {
-    extrasFor(m) {
+    async extrasFor(m) {
       if (!m.thread) return undefined;
       const thread = m.thread.group;
-      const anchor = anchorOf(m);
+      const anchor = await anchorOf(m);
       if (m.kind === "reaction") {
         if (anchor) return { thread, reactTo: anchor.stanzaId };
         log.info(

@@ -173,6 +173,8 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
   /** A directory removed with the server when this process exits without having stopped it. */
   removeOnExit?: string;
+  /** The user and group it runs as (needs root): for servers that refuse to run as root. */
+  user?: { uid: number; gid: number };
 }
 
 /** A running server process, killed by PID if this process exits before it. */
@@ -206,7 +208,12 @@ export async function spawnServer(
   const err = opts.stderr === undefined ? out : openSync(opts.stderr, "a");
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", out, err] });
+    child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: ["ignore", out, err],
+      ...opts.user,
+    });
   } finally {
     closeSync(out);
     if (err !== out) closeSync(err);

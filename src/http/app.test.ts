@@ -279,7 +279,7 @@ test("?dry_run=1 shows the rendered messages and their targets without sending",
       accepted++;
       return { id: "x", status: "delivered" };
     },
-    preview: (_r, body) => ({
+    preview: async (_r, body) => ({
       messages: [
         { to: "ops@conf", nick: "bot", body: body.kind === "text" ? body.text.toUpperCase() : "?" },
       ],

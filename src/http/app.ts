@@ -28,7 +28,7 @@ export interface AppDeps {
   /** Renders and delivers one post; resolves once it is accepted (delivered or queued). */
   accept(route: Route, body: PostBody, opts: AcceptOptions): Promise<Accepted>;
   /** Renders one post without sending it (`?dry_run=1`). */
-  preview?(route: Route, body: PostBody, idempotencyKey?: string): Preview;
+  preview?(route: Route, body: PostBody, idempotencyKey?: string): Promise<Preview>;
   /** One bucket over every post, known token or not (token guessing included). */
   readonly globalRateLimit?: RateLimit;
   /** The clock, for rate limits and signature timestamps. */
@@ -203,7 +203,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const query = req.query as { wait?: string; dry_run?: string };
     if (query.dry_run === "1" || query.dry_run === "true") {
       if (!deps.preview) throw new GatewayError("NOT_FOUND", "dry runs are not available here");
-      const preview = deps.preview(route, body, idempotencyKey);
+      const preview = await deps.preview(route, body, idempotencyKey);
       return { success: true, dry_run: true, route: route.name, ...preview };
     }
     const accepted = await deps.accept(route, body, { wait: query.wait !== "0", idempotencyKey });

@@ -30,6 +30,7 @@ const openHarness: OpenSpool = async (limits, opts) => {
       return current;
     },
     commits: () => commits,
+    readsAtCall: true,
     cleanup: () => current.close(),
   };
 };
@@ -154,7 +155,7 @@ async function differential(seed: number): Promise<void> {
       return (s) => s.purgeDead(chosen);
     },
   ];
-  /** Every read, with its outcome; arrays of outcomes are awaited by `settle`. */
+  /** Every read, called at once (so before the commit of a burst); `settle` awaits them and the arrays of them. */
   const reads = (s: Spool, after: number) => [
     s.stats(),
     s.lanes(),
@@ -219,7 +220,7 @@ test("spools open over one store at once see each other's commits, as with the s
   assert.equal(await cli.retryDead(), 1);
   assert.deepEqual(gateway.stats(), { messages: 3, bytes: 3, deadLetters: 0 });
   assert.deepEqual(
-    gateway.pending(LANE, 10).map((m) => m.body),
+    (await gateway.pending(LANE, 10)).map((m) => m.body),
     ["b", "c", "a"],
   );
   await assert.rejects(gateway.enqueue([message(LANE, "d")]), { code: "SPOOL_FULL" });
@@ -250,14 +251,14 @@ test("group commit: a burst shares one commit per 1000 writes, invisible until i
   const infos: number[] = [];
   const spool = createMemorySpool({ limits: ROOMY, onCommit: (i) => infos.push(i.operations) });
   const posts = Array.from({ length: 1001 }, (_, i) => spool.enqueue([message(LANE, `c${i}`)]));
-  assert.deepEqual(spool.pending(LANE, 10), []);
+  assert.deepEqual(await spool.pending(LANE, 10), []);
   assert.equal(spool.stats().messages, 0);
   await Promise.all(posts);
   assert.deepEqual(infos, [1000, 1]);
-  const [m] = spool.pending(LANE, 1);
+  const [m] = await spool.pending(LANE, 1);
   const failure = spool.recordFailure(m?.id ?? "", "timeout");
-  assert.equal(spool.pending(LANE, 1)[0]?.attempts, 0, "not before its commit");
+  assert.equal((await spool.pending(LANE, 1))[0]?.attempts, 0, "not before its commit");
   await failure;
-  assert.equal(spool.pending(LANE, 1)[0]?.attempts, 1);
+  assert.equal((await spool.pending(LANE, 1))[0]?.attempts, 1);
   await spool.close();
 });

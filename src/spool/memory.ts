@@ -111,9 +111,14 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
     });
   }
 
-  function read<T>(fn: () => T): T {
-    if (closed) throw closedError();
-    return fn();
+  /** A read of what is committed, done now and answered through a settled promise, as SQLite's. */
+  function read<T>(fn: () => T): Promise<T> {
+    if (closed) return Promise.reject(closedError());
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** What a post adds, reserved until its commit, refused or not; and the SPOOL_FULL error when it does not fit. */

@@ -36,15 +36,17 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
     test(
       "recorded, read back per (room, group), and kept over a reopen",
       withSpool(async (h) => {
-        assert.equal(h.spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await h.spool.anchor(ROOM, GROUP), undefined);
         const write = h.spool.recordAnchor(ROOM, GROUP, first);
-        assert.equal(h.spool.anchor(ROOM, GROUP), undefined, "invisible until committed");
+        if (h.readsAtCall) {
+          assert.equal(await h.spool.anchor(ROOM, GROUP), undefined, "invisible until committed");
+        }
         await write;
-        assert.deepEqual(h.spool.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
-        assert.equal(h.spool.anchor(OTHER, GROUP), undefined, "another room");
-        assert.equal(h.spool.anchor(ROOM, "other-group"), undefined);
+        assert.deepEqual(await h.spool.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
+        assert.equal(await h.spool.anchor(OTHER, GROUP), undefined, "another room");
+        assert.equal(await h.spool.anchor(ROOM, "other-group"), undefined);
         const again = await h.reopen();
-        assert.deepEqual(again.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
+        assert.deepEqual(await again.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
       }),
     );
 
@@ -53,12 +55,12 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
       withSpool(async ({ spool }, clock) => {
         await spool.recordAnchor(ROOM, GROUP, first);
         await spool.recordAnchor(ROOM, GROUP, second);
-        assert.deepEqual(spool.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
+        assert.deepEqual(await spool.anchor(ROOM, GROUP), { ...first, resolvedAt: undefined });
         clock.now = T0 + 5000;
         await spool.resolveAnchor(ROOM, GROUP, T0 + 4000);
-        assert.deepEqual(spool.anchor(ROOM, GROUP), { ...first, resolvedAt: T0 + 4000 });
+        assert.deepEqual(await spool.anchor(ROOM, GROUP), { ...first, resolvedAt: T0 + 4000 });
         await spool.recordAnchor(ROOM, GROUP, second);
-        assert.deepEqual(spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
+        assert.deepEqual(await spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
       }),
     );
 
@@ -66,12 +68,12 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
       "resolveAnchor keeps the first resolution time, and without an anchor does nothing",
       withSpool(async ({ spool }) => {
         await spool.resolveAnchor(ROOM, GROUP, T0);
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
         await spool.recordAnchor(ROOM, GROUP, first);
         await spool.resolveAnchor(ROOM, GROUP, T0 + 10);
         await spool.resolveAnchor(ROOM, GROUP, T0 + 20);
-        assert.equal(spool.anchor(ROOM, GROUP)?.resolvedAt, T0 + 10);
-        assert.equal(spool.anchor(OTHER, GROUP), undefined, "nothing made for another room");
+        assert.equal((await spool.anchor(ROOM, GROUP))?.resolvedAt, T0 + 10);
+        assert.equal(await spool.anchor(OTHER, GROUP), undefined, "nothing made for another room");
       }),
     );
 
@@ -83,14 +85,14 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
         clock.now = T0 + DAY;
         await spool.resolveAnchor(ROOM, GROUP, T0 + DAY);
         clock.now = T0 + 8 * DAY - 1;
-        assert.equal(spool.anchor(ROOM, GROUP)?.stanzaId, "sid-1");
+        assert.equal((await spool.anchor(ROOM, GROUP))?.stanzaId, "sid-1");
         clock.now = T0 + 8 * DAY;
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
         // Gone for good: resolving again does not bring it back; a new record starts afresh.
         await spool.resolveAnchor(ROOM, GROUP, clock.now);
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
         await spool.recordAnchor(ROOM, GROUP, second);
-        assert.deepEqual(spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
+        assert.deepEqual(await spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
       }),
     );
 
@@ -103,15 +105,15 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
         // Recorded again while unresolved: kept, and its 30 days start again.
         await spool.recordAnchor(ROOM, GROUP, second);
         clock.now = T0 + 50 * DAY - 1;
-        assert.equal(spool.anchor(ROOM, GROUP)?.stanzaId, "sid-1");
+        assert.equal((await spool.anchor(ROOM, GROUP))?.stanzaId, "sid-1");
         clock.now = T0 + 50 * DAY;
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
         // An expired unresolved anchor is replaced, not kept, by the next record.
         await spool.recordAnchor(ROOM, GROUP, second);
-        assert.deepEqual(spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
+        assert.deepEqual(await spool.anchor(ROOM, GROUP), { ...second, resolvedAt: undefined });
         // Resolved long ago by its own clock (a late confirmation): gone 7 days after `at`.
         await spool.resolveAnchor(ROOM, GROUP, clock.now - 7 * DAY);
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
       }),
     );
 
@@ -126,9 +128,9 @@ export function spoolAnchorContract(name: string, open: OpenSpool): void {
         // A commit later than a minute after the last sweep deletes the expired anchor.
         await h.spool.recordAnchor(ROOM, "another", first);
         const spool = await h.reopen();
-        assert.equal(spool.anchor(ROOM, GROUP), undefined);
-        assert.equal(spool.anchor(OTHER, GROUP)?.stanzaId, "sid-1");
-        assert.equal(spool.anchor(ROOM, "another")?.stanzaId, "sid-1");
+        assert.equal(await spool.anchor(ROOM, GROUP), undefined);
+        assert.equal((await spool.anchor(OTHER, GROUP))?.stanzaId, "sid-1");
+        assert.equal((await spool.anchor(ROOM, "another"))?.stanzaId, "sid-1");
       }),
     );
   });

@@ -44,7 +44,7 @@ test("a spool file of schema version 1 is migrated, keeping its messages and dea
     const check = new DatabaseSync(path);
     assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, MIGRATIONS.length);
     check.close();
-    const pending = spool.pending(LANE, 10);
+    const pending = await spool.pending(LANE, 10);
     assert.deepEqual(
       pending.map((m) => [m.id, m.postId, m.body, m.createdAt, "kind" in m, "thread" in m]),
       [
@@ -52,7 +52,7 @@ test("a spool file of schema version 1 is migrated, keeping its messages and dea
         ["q2", "p2", "queued two", 1001, false, false],
       ],
     );
-    const [dead] = spool.listDead();
+    const [dead] = await spool.listDead();
     assert.deepEqual(
       [dead?.id, dead?.seq, dead?.attempts, dead?.reason, dead?.kind, dead?.thread],
       ["d1", 7, 2, "forbidden", undefined, undefined],
@@ -65,11 +65,11 @@ test("a spool file of schema version 1 is migrated, keeping its messages and dea
     assert.equal((await spool.enqueueOnce(post, claim)).duplicate, true);
     assert.equal(await spool.retryDead(), 1);
     assert.deepEqual(
-      spool.pending(LANE, 10).map((m) => m.id),
+      (await spool.pending(LANE, 10)).map((m) => m.id),
       ["q1", "q2", "n1", "d1"],
     );
     await spool.recordAnchor(LANE.room, "g", { stanzaId: "s", occupant: "o", quote: "q" });
-    assert.equal(spool.anchor(LANE.room, "g")?.stanzaId, "s");
+    assert.equal((await spool.anchor(LANE.room, "g"))?.stanzaId, "s");
   } finally {
     await spool.close();
   }
@@ -100,13 +100,16 @@ test("a claim, its message's thread and an anchor acknowledged before a SIGKILL 
       dead: [],
     });
     assert.deepEqual(
-      spool.pending(LANE, 10).map((m) => [m.id, m.kind, m.thread]),
+      (await spool.pending(LANE, 10)).map((m) => [m.id, m.kind, m.thread]),
       [
         ["post-1.0", undefined, thread],
         ["post-1.1", "reaction", undefined],
       ],
     );
-    assert.deepEqual(spool.anchor(LANE.room, thread.group), { ...record, resolvedAt: undefined });
+    assert.deepEqual(await spool.anchor(LANE.room, thread.group), {
+      ...record,
+      resolvedAt: undefined,
+    });
     assert.equal(spool.stats().messages, 2, "the duplicate stored nothing");
   } finally {
     await spool.close();

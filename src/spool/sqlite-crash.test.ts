@@ -108,7 +108,7 @@ async function assertSurvived(path: string, acked: readonly string[]): Promise<n
   check.close();
   const spool = openSqliteSpool({ path, limits: LIMITS });
   try {
-    const stored = spool.pending(LANE, 1e9).map((m) => m.id);
+    const stored = (await spool.pending(LANE, 1e9)).map((m) => m.id);
     const have = new Set(stored);
     const lost = acked.filter((id) => !have.has(id));
     assert.deepEqual(lost, [], `${lost.length} acknowledged message(s) lost`);
@@ -166,7 +166,7 @@ test("a disk that refuses a write fails that post as UNAVAILABLE; the spool goes
   assert.deepEqual(stats, { messages: 2, bytes: 2, deadLetters: 0 });
   const spool = openSqliteSpool({ path, limits: LIMITS });
   assert.deepEqual(
-    spool.pending(LANE, 10).map((m) => m.id),
+    (await spool.pending(LANE, 10)).map((m) => m.id),
     ["small1", "small2"],
   );
   await spool.close();

@@ -88,7 +88,7 @@ test("DATA_DIR read-only with a WAL left over: the spool opens, says it cannot b
   try {
     spool = openSqliteSpool({ path, limits: LIMITS });
     assert.equal(
-      spool.pending(LANE, 100).length,
+      (await spool.pending(LANE, 100)).length,
       acked.length,
       "what was acknowledged is readable",
     );

@@ -38,6 +38,7 @@ const openHarness: OpenSpool = async (limits, opts) => {
       return current;
     },
     commits: () => commits,
+    readsAtCall: true,
     async cleanup() {
       await current.close();
       rmSync(dir, { recursive: true, force: true });
@@ -105,7 +106,7 @@ test("a post that reuses an id is refused alone; the posts sharing its commit ar
     assert.ok(dup?.status === "rejected" && isCode(dup.reason, "INTERNAL"));
     assert.equal(ok?.status, "fulfilled");
     assert.deepEqual(
-      spool.pending(LANE, 10).map((m) => m.body),
+      (await spool.pending(LANE, 10)).map((m) => m.body),
       ["first", "ok"],
     );
     assert.deepEqual(spool.stats(), { messages: 2, bytes: 7, deadLetters: 0 });
@@ -135,7 +136,7 @@ test("a write failing mid-transaction fails its whole batch, rolled back; later 
     await spool.enqueue([message(LANE, "after")]);
     await spool.delivered([poison?.id ?? ""]);
     assert.deepEqual(
-      spool.pending(LANE, 10).map((m) => m.body),
+      (await spool.pending(LANE, 10)).map((m) => m.body),
       ["after"],
     );
     assert.deepEqual(spool.stats(), { messages: 1, bytes: 5, deadLetters: 0 });
@@ -169,7 +170,7 @@ test("changes made by another process (the spool CLI) show in stats, limits and 
       assert.equal(await cli.retryDead([a?.id ?? ""]), 1);
       assert.deepEqual(spool.stats(), { messages: 3, bytes: 3, deadLetters: 1 });
       assert.deepEqual(
-        spool.pending(LANE, 10).map((m) => m.body),
+        (await spool.pending(LANE, 10)).map((m) => m.body),
         ["c", "d", "a"],
       );
       await assert.rejects(spool.enqueue([message(LANE, "e")]), (e) => isCode(e, "SPOOL_FULL"));
@@ -191,11 +192,11 @@ test("retryDead restarts the clock: createdAt is the time of the retry", () => {
       assert.equal(m?.createdAt, 1_000);
       clock = 2_000;
       await spool.deadLetter(m?.id ?? "", "expired");
-      assert.equal(spool.listDead()[0]?.failedAt, 2_000);
-      assert.equal(spool.listDead()[0]?.createdAt, 1_000);
+      assert.equal((await spool.listDead())[0]?.failedAt, 2_000);
+      assert.equal((await spool.listDead())[0]?.createdAt, 1_000);
       clock = 3_000;
       await spool.retryDead();
-      assert.equal(spool.pending(LANE, 1)[0]?.createdAt, 3_000);
+      assert.equal((await spool.pending(LANE, 1))[0]?.createdAt, 3_000);
     },
     { now: () => clock },
   );

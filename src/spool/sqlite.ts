@@ -164,9 +164,17 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     });
   }
 
-  function read<T>(fn: () => T): T {
-    if (closed) throw closedError();
-    return fn();
+  /**
+   * A read of what is committed, done now (node:sqlite is synchronous) and answered
+   * through a settled promise: the Spool's reads are asynchronous for a database server.
+   */
+  function read<T>(fn: () => T): Promise<T> {
+    if (closed) return Promise.reject(closedError());
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

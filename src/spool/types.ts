@@ -111,7 +111,14 @@ export interface SpoolLimits {
   readonly maxBytes: number;
 }
 
-/** The durable queue. Implementations: SQLite (`sqlite.ts`) and memory (`memory.ts`); the contract tests run against each. */
+/**
+ * The durable queue. Implementations: SQLite (`sqlite.ts`) and memory (`memory.ts`); the
+ * contract tests run against each. Reads are asynchronous, since a database server cannot
+ * answer at once. A read sees what is committed: at least every write that resolved before
+ * it was called, never a write not yet committed. A read that cannot be answered (closed
+ * spool, disk error) rejects, never throws. `stats()` and `health()` stay synchronous:
+ * every implementation keeps them in memory.
+ */
 export interface Spool {
   /**
    * Stores the messages of one post atomically and durably (fsynced) before resolving.
@@ -128,26 +135,26 @@ export interface Spool {
    * reserved against the limits is given back. An empty post stores nothing, no claim either.
    */
   enqueueOnce(messages: readonly NewMessage[], claim: DedupeClaim): Promise<EnqueueOnce>;
-  /** The id of the post that holds an unexpired claim of (route, key), if any (for `?dry_run=1`). Sync read of what is committed. */
-  claimed(route: string, key: string): string | undefined;
-  /** Lanes that hold at least one message. */
-  lanes(): Lane[];
-  /** Up to `limit` messages of a lane with `seq > afterSeq`, in `seq` order. */
-  pending(lane: Lane, limit: number, afterSeq?: number): SpooledMessage[];
+  /** The id of the post that holds an unexpired claim of (route, key), if any (for `?dry_run=1`). A read of what is committed. */
+  claimed(route: string, key: string): Promise<string | undefined>;
+  /** Lanes that hold at least one message. A read of what is committed. */
+  lanes(): Promise<Lane[]>;
+  /** Up to `limit` messages of a lane with `seq > afterSeq`, in `seq` order. A read of what is committed. */
+  pending(lane: Lane, limit: number, afterSeq?: number): Promise<SpooledMessage[]>;
   /** The room confirmed these: remove them (batched with the next commit; resolves once durable). */
   delivered(ids: readonly string[]): Promise<void>;
   /** Counts a failed attempt and remembers why. */
   recordFailure(id: string, error: string): Promise<void>;
   /** Moves a message to the dead-letter table with a reason (one transaction). */
   deadLetter(id: string, reason: string): Promise<void>;
-  /** Dead letters, oldest first. */
-  listDead(limit?: number): DeadLetter[];
+  /** Dead letters, oldest first. A read of what is committed. */
+  listDead(limit?: number): Promise<DeadLetter[]>;
   /** Moves dead letters (all when `ids` is undefined) back into the queue at the end of their lanes; returns how many. */
   retryDead(ids?: readonly string[]): Promise<number>;
   /** Deletes dead letters (all when `ids` is undefined); returns how many. */
   purgeDead(ids?: readonly string[]): Promise<number>;
-  /** The anchor of `group` in `room`, if one is recorded and not expired (`expiry.ts`). Sync read of what is committed. */
-  anchor(room: string, group: string): ThreadAnchor | undefined;
+  /** The anchor of `group` in `room`, if one is recorded and not expired (`expiry.ts`). A read of what is committed. */
+  anchor(room: string, group: string): Promise<ThreadAnchor | undefined>;
   /**
    * Records `anchor` for (room, group) unless an unresolved one exists: that one is kept
    * and only marked as used now (its 30 days start again). A resolved one is replaced:
@@ -160,9 +167,10 @@ export interface Spool {
   ): Promise<void>;
   /** Marks the group resolved at `at` (ms; a group resolved already keeps its first time). Lazy write. No-op without an anchor. */
   resolveAnchor(room: string, group: string, at: number): Promise<void>;
+  /** How full the spool is, from counts kept in memory; synchronous and never throws (a metrics scrape must not fail). */
   stats(): SpoolStats;
-  /** Whether writes go through now; never throws (a `/ready` probe must not fail). */
+  /** Whether writes go through now; synchronous and never throws (a `/ready` probe must not fail). */
   health(): SpoolHealth;
-  /** Flushes pending writes and closes; later calls reject with "UNAVAILABLE". */
+  /** Flushes pending writes and closes; later writes and reads reject with "UNAVAILABLE". */
   close(): Promise<void>;
 }

@@ -38,7 +38,9 @@ export interface Harness {
   /** Enqueues messages (`id` or `[id, body]`) on `lane`, waits for the commit, kicks the lane. */
   put(lane: Lane, ...msgs: Array<string | [string, string]>): Promise<SpooledMessage[]>;
   /** Starts, brings every session up and joins every room: the transcript is taken. */
-  online(): void;
+  online(): Promise<void>;
+  /** Moves the fake clock by `ms`, then lets the loop's spool reads and sends finish. */
+  advance(ms: number): Promise<void>;
   /** After a commit: the dead letters as `id: reason`. */
   dead(): Promise<string[]>;
   /** After a commit: the ids still queued on `lane`. */
@@ -95,23 +97,30 @@ export function harness(
         }),
       );
       loop.kick(lane);
+      await tick(); // the kick's pump reads the spool, then sends
       return [...stored];
     },
-    online() {
+    async online() {
       loop.start();
       for (const [nick, rooms] of topology) {
-        carrier.up(nick);
-        for (const room of rooms) carrier.joined({ room, nick });
+        await carrier.up(nick);
+        for (const room of rooms) await carrier.joined({ room, nick });
       }
       carrier.take();
     },
-    async dead() {
+    async advance(ms) {
+      clock.advance(ms);
       await tick();
-      return spool.listDead().map((d) => `${d.id}: ${d.reason}`);
+    },
+    async dead() {
+      await tick(); // the pumps' spool reads and what they decided
+      await tick(); // the commit of those decisions
+      return (await spool.listDead()).map((d) => `${d.id}: ${d.reason}`);
     },
     async queued(lane = LANE) {
       await tick();
-      return spool.pending(lane, 100_000).map((m) => m.id);
+      await tick();
+      return (await spool.pending(lane, 100_000)).map((m) => m.id);
     },
   };
 }

@@ -30,19 +30,25 @@ export interface FakeCarrier extends Carrier {
   readonly bodies: Map<string, string>;
   /** The extras (thread, reply, reaction) of each send that had any, by id. */
   readonly extras: Map<string, SendExtras>;
-  /** Reports a fact to the listeners, synchronously. */
-  emit<E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]): void;
-  up(nick: string, info?: SessionInfo): void;
-  down(nick: string, fault: StreamFault): void;
-  joined(lane: Lane, found?: readonly string[]): void;
-  left(lane: Lane, fault: RoomFault): void;
-  confirmed(lane: Lane, ...ids: string[]): void;
+  /**
+   * Reports a fact to the listeners, synchronously. It and the facts below resolve after
+   * one macrotask: the loop's spool reads (promises) and the sends after them are done.
+   */
+  emit<E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]): Promise<void>;
+  up(nick: string, info?: SessionInfo): Promise<void>;
+  down(nick: string, fault: StreamFault): Promise<void>;
+  joined(lane: Lane, found?: readonly string[]): Promise<void>;
+  left(lane: Lane, fault: RoomFault): Promise<void>;
+  confirmed(lane: Lane, ...ids: string[]): Promise<void>;
   /** The room reflected `id` with XEP-0359 stanza-id `stanzaId`. */
-  confirmedAs(lane: Lane, id: string, stanzaId: string): void;
-  refused(lane: Lane, id: string, fault: StanzaFault): void;
+  confirmedAs(lane: Lane, id: string, stanzaId: string): Promise<void>;
+  refused(lane: Lane, id: string, fault: StanzaFault): Promise<void>;
 }
 
 const nickName = (nick: string) => (nick === "" ? "(direct)" : nick);
+
+/** After one macrotask: every microtask the facts started has run. */
+const settled = () => new Promise<void>((r) => setImmediate(r));
 
 /** Creates a fake carrier. */
 export function fakeCarrier(): FakeCarrier {
@@ -54,6 +60,7 @@ export function fakeCarrier(): FakeCarrier {
   const extras = new Map<string, SendExtras>();
   const emit = <E extends keyof CarrierEvents>(event: E, ...args: CarrierEvents[E]) => {
     for (const l of listeners.get(event) ?? []) l(...args);
+    return settled();
   };
   return {
     transcript,
@@ -92,7 +99,8 @@ export function fakeCarrier(): FakeCarrier {
     joined: (lane, found = []) => emit("joined", lane, found),
     left: (lane, fault) => emit("left", lane, fault),
     confirmed(lane, ...ids) {
-      for (const id of ids) emit("confirmed", lane, id);
+      for (const id of ids) for (const l of listeners.get("confirmed") ?? []) l(lane, id);
+      return settled();
     },
     confirmedAs: (lane, id, stanzaId) => emit("confirmed", lane, id, stanzaId),
     refused: (lane, id, fault) => emit("refused", lane, id, fault),
