@@ -13,6 +13,7 @@ import { renderPost } from "./core/render/index.ts";
 import { accountsOf, createSwappableRouteTable, roomPasswords, topologyOf } from "./core/routes.ts";
 import { messageByteLimit } from "./core/split.ts";
 import { createAccept, createPreview, type Preparation } from "./delivery/accept.ts";
+import { createLeadership } from "./delivery/leadership.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "./delivery/loop.ts";
 import { settled } from "./delivery/readiness.ts";
 import { buildApp } from "./http/app.ts";
@@ -20,7 +21,7 @@ import { listenError } from "./listen-error.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { spoolFull } from "./spool/limits.ts";
-import { openSpool } from "./spool/open.ts";
+import { openLeases, openSpool } from "./spool/open.ts";
 import type { Spool } from "./spool/types.ts";
 import { createXmppCarrier, type XmppCarrier } from "./xmpp/carrier.ts";
 import { DEFAULT_LIVENESS } from "./xmpp/stream.ts";
@@ -82,6 +83,8 @@ const START_WAIT_MS = 15_000;
 
 /** How often the spool is scanned for work that arrived from elsewhere (`spool retry`). */
 const SCAN_INTERVAL_MS = 5000;
+/** The same with several gateways on one spool: posts a standby took wait for this at most. */
+const SHARED_SCAN_INTERVAL_MS = 500;
 
 /**
  * Longest wait, after the grace period, for leaving the rooms and closing the streams. A
@@ -120,12 +123,29 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     },
     selfPingMs: opts.selfPingMs,
   });
+  const accountOf = (nick: string) => accounts.get(nick)?.jid ?? config.xmpp.jid;
+  // Several gateways on one PostgreSQL spool: one sender per account, by lease (issue 14).
+  const leases = await openLeases(config, { ttlMs: config.leaseTtlMs });
+  const leadership = leases
+    ? createLeadership({
+        store: leases,
+        accounts: [...new Set([...topology.keys()].map(accountOf))],
+        ttlMs: config.leaseTtlMs,
+        clock: systemClock,
+        log,
+      })
+    : undefined;
+  if (leadership) {
+    leadership.on("acquired", metrics.tookOver);
+    leadership.on("lost", metrics.lostLease);
+  }
   const loop: DeliveryLoop = createDeliveryLoop({
     spool,
     carrier,
     topology,
     log,
-    accountOf: (nick) => accounts.get(nick)?.jid ?? config.xmpp.jid,
+    accountOf,
+    ...(leadership && { leadership }),
     ttlMs: config.messageTtlMs,
     backoff: opts.timing?.backoff,
     random: opts.timing?.random,
@@ -192,16 +212,26 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
     `listening on ${url}; ${config.routes.length} route(s); ${backlog.messages} message(s) waiting in the spool`,
   );
   loop.start();
+  leadership?.start(); // its first round connects the accounts it takes
   // Like the old gateway, start-up returns once the first logins and joins are settled
   // (bounded: a server that is down does not hold the HTTP side, which listens already).
   const startBy = Date.now() + START_WAIT_MS;
+  // With several gateways: first learn which accounts this one sends as.
+  if (leadership) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((r) => {
+      timer = setTimeout(r, START_WAIT_MS);
+    });
+    await Promise.race([leadership.firstRound(), late]);
+    clearTimeout(timer);
+  }
   while (!settled(loop.readiness()) && Date.now() < startBy) {
     await new Promise((r) => setTimeout(r, 20));
   }
   const scan = () =>
     loop.scan().catch((err) => log.error({ err }, "spool: looking for queued work failed"));
   scan();
-  const scanner = setInterval(scan, SCAN_INTERVAL_MS);
+  const scanner = setInterval(scan, leadership ? SHARED_SCAN_INTERVAL_MS : SCAN_INTERVAL_MS);
   scanner.unref();
   return {
     config,
@@ -248,6 +278,9 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
       await app.close();
       // Bounded: a frozen server never sends its `</stream>`.
       await carrier.close(XMPP_CLOSE_MS);
+      // Only now, with nothing in flight: a standby takes over at once, not after the TTL.
+      await leadership?.stop();
+      await leases?.close();
       await spool.close(); // flushes the writes still queued
       const left = spool.stats().messages;
       log.info(

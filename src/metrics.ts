@@ -39,6 +39,10 @@ export interface GatewayMetrics {
   request(route: string, status: number): void;
   /** Counts one spool transaction: how many writes it carried and how long it took. */
   committed(info: CommitInfo): void;
+  /** Counts a lease this gateway took: it sends as `account` now (several gateways). */
+  tookOver(account: string): void;
+  /** Counts a lease this gateway lost: another sends as `account` now. */
+  lostLease(account: string): void;
   /** Renders every metric in the Prometheus text format. */
   scrape(): Promise<Scrape>;
 }
@@ -110,6 +114,17 @@ export function createMetrics(deps: {
     [],
   );
 
+  const takeovers = counter(
+    "lease_takeovers_total",
+    "Sender leases this gateway took (it began sending as the account), by account.",
+    ["account"],
+  );
+  const leaseLosses = counter(
+    "lease_losses_total",
+    "Sender leases this gateway lost (another gateway sends as the account now), by account.",
+    ["account"],
+  );
+
   for (const route of deps.routes ?? []) {
     for (const c of [accepted, delivered, failed, retries]) c.inc({ route }, 0);
     latency.zero({ route });
@@ -164,6 +179,8 @@ export function createMetrics(deps: {
     accepted: (route, count) => accepted.inc({ route }, count),
     reconnected: (nick) => reconnects.inc({ nick }),
     request: (route, status) => requests.inc({ route, status: String(status) }),
+    tookOver: (account) => takeovers.inc({ account }),
+    lostLease: (account) => leaseLosses.inc({ account }),
     committed(info) {
       commits.inc();
       commitWrites.inc(info.operations);

@@ -205,6 +205,12 @@ test("SPOOL_URL selects a PostgreSQL spool; a bad one is named, its password nev
   assert.equal(loadConfig({ ...base, SPOOL_URL_FILE: join(dir, "url") }).spoolUrl, url);
 });
 
+test("LEASE_TTL: 10 s by default, a duration; 0 is refused, naming the setting", () => {
+  assert.equal(loadConfig(base).leaseTtlMs, 10_000);
+  assert.equal(loadConfig({ ...base, LEASE_TTL: "3s" }).leaseTtlMs, 3000);
+  assert.equal(issuesOf(() => loadConfig({ ...base, LEASE_TTL: "0" }))[0]?.setting, "LEASE_TTL");
+});
+
 test("the spool command's settings need no XMPP account", () => {
   assert.deepEqual(loadSpoolSettings({}), {
     dataDir: "./data",

@@ -61,6 +61,8 @@ export interface Config {
   readonly messageTtlMs: number;
   /** How long a post's dedupe key is remembered (`DEDUPE_WINDOW`); 0: no de-duplication. */
   readonly dedupeWindowMs: number;
+  /** With a PostgreSQL spool: how long a sender's lease lasts unrenewed (`LEASE_TTL`). */
+  readonly leaseTtlMs: number;
   /** How long SIGTERM waits for in-flight confirmations before closing the streams. */
   readonly shutdownGraceMs: number;
   /** Size limits: `MAX_MESSAGE_BYTES`, `MAX_MESSAGE_PARTS`, `MAX_BODY_BYTES`. */
@@ -242,6 +244,8 @@ const serveSchema = xmppSchema.extend(spoolSchema.shape).extend({
   TRUST_PROXY: trustProxySchema,
   MESSAGE_TTL: durationMs(MAX_TTL).default(DAY_MS),
   DEDUPE_WINDOW: durationMs(MAX_TTL, "no de-duplication").default(DAY_MS),
+  // With SPOOL_URL: how long an account's sender lease lasts unrenewed (renewed every third).
+  LEASE_TTL: durationMs({ ms: 600_000, text: "10m" }).default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce
     .number({ error: "expected milliseconds, 0 or more" })
     .int({ error: "expected whole milliseconds" })
@@ -367,6 +371,7 @@ export function loadConfig(env: Env): Config {
     spool: { maxMessages: s.SPOOL_MAX_MESSAGES, maxBytes: s.SPOOL_MAX_BYTES },
     messageTtlMs: s.MESSAGE_TTL,
     dedupeWindowMs: s.DEDUPE_WINDOW,
+    leaseTtlMs: s.LEASE_TTL,
     shutdownGraceMs: s.SHUTDOWN_GRACE_MS,
     limits: toLimits(s),
     globalRateLimit: rateLimit(s.GLOBAL_RATE_LIMIT_PER_MINUTE, s.GLOBAL_RATE_LIMIT_BURST),

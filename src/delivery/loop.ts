@@ -8,6 +8,7 @@ import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/back
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
 import type { Lane, Spool, SpooledMessage } from "../spool/types.ts";
 import { isPermanentRefusal, isSlowDown } from "./classify.ts";
+import type { Leadership } from "./leadership.ts";
 import { createPoisonCheck } from "./poison.ts";
 import type { Carrier, LookFor, StanzaFault, StreamFault, Topology } from "./port.ts";
 import type { Readiness } from "./readiness.ts";
@@ -90,6 +91,8 @@ export function createDeliveryLoop(deps: {
   ttlMs: number;
   /** The XMPP account a nick logs in as, for session limits. */
   accountOf: (nick: string) => string;
+  /** Which accounts this gateway sends as now (several gateways on one spool); all by default. */
+  leadership?: Leadership;
   /** Messages sent per lane before waiting for confirmations (pipelining). */
   window?: number;
   clock?: Clock;
@@ -209,10 +212,14 @@ export function createDeliveryLoop(deps: {
     }
     if (want <= 0 || s.retryTimer) return;
     const epoch = s.epoch;
+    // Several gateways: the claim is checked against our lease in the database itself.
+    const account = deps.accountOf(s.lane.nick);
+    const token = deps.leadership?.token(account);
+    const fence = token === undefined ? undefined : { account, token };
     let sent = 0;
     for (;;) {
       const limit = want - sent;
-      const batch = await spool.pending(s.lane, limit, s.cursor);
+      const batch = await spool.pending(s.lane, limit, s.cursor, fence);
       const extras = batch.some((m) => m.thread)
         ? await Promise.all(batch.map((m) => threads.extrasFor(m)))
         : [];
@@ -285,6 +292,7 @@ export function createDeliveryLoop(deps: {
     backoff,
     log,
     accountOf: deps.accountOf,
+    leadership: deps.leadership,
     hooks: {
       ready: (lane) => pump(stateOf(lane)),
       lost(lane) {
@@ -328,6 +336,22 @@ export function createDeliveryLoop(deps: {
       },
     },
   });
+
+  /**
+   * With several gateways, a standby's sessions are closed on purpose: it is ready when
+   * the accounts it sends as are; `/ready` lists the leases (who sends as what).
+   */
+  function standbyAware(r: Readiness): Readiness {
+    const leadership = deps.leadership;
+    if (!leadership) return r;
+    const leases = leadership.state();
+    if (leases.length === 0) return r;
+    const sending = r.sessions.filter((s) => leadership.holds(deps.accountOf(s.nick)));
+    const ready = sending.every(
+      (s) => s.online && s.rooms.every((room) => room.state === "joined"),
+    );
+    return { ...r, ready, leases };
+  }
 
   let everUp = new Set<string>();
   carrier.on("up", (nick) => {
@@ -373,7 +397,7 @@ export function createDeliveryLoop(deps: {
     extend: (topology) => supervisor.extend(topology),
     stanzaLimits: () => [...supervisor.maxStanzaBytes(), poison.learnedMax()],
     readiness: () => ({
-      ...threads.annotate(supervisor.readiness()),
+      ...standbyAware(threads.annotate(supervisor.readiness())),
       learnedMaxStanzaBytes: poison.learnedMax() ?? null,
     }),
     inFlight: inFlightCount,

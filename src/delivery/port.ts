@@ -101,6 +101,8 @@ export interface CarrierEvents {
 export interface Carrier {
   /** Opens a new stream for `nick` (closing any old one first); `up` or `down` follows. */
   connect(nick: string): void;
+  /** Leaves `nick`'s rooms and closes its stream (another gateway sends now); `down` follows. */
+  disconnect(nick: string): void;
   /** Joins `lane.room` on `lane.nick`'s current stream; `joined` or `left` follows. */
   join(lane: Lane, lookFor: LookFor | undefined): void;
   /** Sends one message; `confirmed` or `refused` follows (or `down`/`left`, and no word). */

@@ -1,6 +1,7 @@
 /**
  * What `/ready` reports of the sessions and rooms, and when their first attempts are over.
  */
+import type { LeaseState } from "./leadership.ts";
 
 /** A room as `/ready` shows it. */
 export interface RoomReadiness {
@@ -14,6 +15,8 @@ export interface RoomReadiness {
 /** What `/ready` reports. */
 export interface Readiness {
   ready: boolean;
+  /** With several gateways on one spool: per account, whether this one sends as it (issue 14). */
+  leases?: LeaseState[];
   sessions: Array<{
     nick: string;
     online: boolean;

@@ -10,6 +10,7 @@ import type { Clock, Timer } from "../core/clock.ts";
 import { DIRECT_NICK } from "../core/routes.ts";
 import type { Lane } from "../spool/types.ts";
 import { isConflict, isPermanentRoomFault } from "./classify.ts";
+import { type Leadership, SOLE_SENDER } from "./leadership.ts";
 import type { Carrier, LookFor, RoomFault, SessionInfo, StreamFault, Topology } from "./port.ts";
 import type { Readiness, RoomReadiness } from "./readiness.ts";
 
@@ -95,8 +96,12 @@ export function createSupervisor(deps: {
   log: Logger;
   /** The account a nick logs in as: a session limit counts per account. */
   accountOf: (nick: string) => string;
+  /** Whether this gateway sends as an account now (issue 14); always, with one gateway. */
+  leadership?: Leadership;
 }): Supervisor {
   const { carrier, clock, log, hooks } = deps;
+  const leadership = deps.leadership ?? SOLE_SENDER;
+  const leads = (nick: string) => leadership.holds(deps.accountOf(nick));
   const sessions = new Map<string, SessionState>();
   let stopped = false;
   const delay = (attempt: number) => backoffDelay(attempt, deps.random, deps.backoff);
@@ -147,7 +152,7 @@ export function createSupervisor(deps: {
   function connect(s: SessionState): void {
     clock.clearTimeout(s.timer);
     s.timer = undefined;
-    if (stopped || s.blocked) return;
+    if (stopped || s.blocked || !leads(s.nick)) return;
     carrier.connect(s.nick);
   }
 
@@ -180,6 +185,25 @@ export function createSupervisor(deps: {
       });
     }, JOIN_TIMEOUT_MS);
   }
+
+  const sessionsOf = (account: string) =>
+    [...sessions.values()].filter((s) => deps.accountOf(s.nick) === account);
+  leadership.on("acquired", (account) => {
+    for (const s of sessionsOf(account)) {
+      s.blocked = false;
+      s.attempt = 0;
+      connect(s); // then join, and the rejoin's history check, as after a crash
+    }
+  });
+  leadership.on("lost", (account) => {
+    // Another gateway sends as this account now: stop at once, and leave its rooms to it.
+    for (const s of sessionsOf(account)) {
+      clock.clearTimeout(s.timer);
+      s.timer = undefined;
+      if (s.up) carrier.disconnect(s.nick);
+      s.lastError = "standby: another gateway holds this account's lease";
+    }
+  });
 
   carrier.on("up", (nick, info) => {
     const s = sessions.get(nick);
@@ -221,6 +245,8 @@ export function createSupervisor(deps: {
     const account = deps.accountOf(nick);
     const siblings = [...sessions.values()].filter((o) => deps.accountOf(o.nick) === account);
     const others = siblings.filter((o) => o !== s && o.up).length;
+    // A standby's session replaced by the new sender's is no session limit: it waits.
+    if (!leads(nick)) return;
     if (isConflict(fault) && others > 0) {
       // ejabberd's max_user_sessions (10 by default): our own next session replaced this
       // one. Reconnecting would replace another in turn, for ever; wait for a reload.
@@ -290,7 +316,7 @@ export function createSupervisor(deps: {
       const s = sessions.get(lane.nick);
       // Known before the session is up, so that `up` readies it.
       if (s && lane.nick === DIRECT_NICK) directLanes.set(lane.room, lane);
-      if (!s?.up) return false;
+      if (!s?.up || !leads(lane.nick)) return false;
       if (lane.nick === DIRECT_NICK) return true;
       return s.rooms.get(lane.room)?.phase === "joined";
     },
@@ -321,7 +347,8 @@ export function createSupervisor(deps: {
       const list = [...sessions.values()].map((s) => ({
         nick: s.nick,
         online: s.up,
-        lastError: s.lastError ?? null,
+        lastError:
+          s.lastError ?? (leads(s.nick) ? null : "standby: another gateway sends as this account"),
         rooms: [...s.rooms.values()].map((r) => ({
           room: r.lane.room,
           state: r.phase,

@@ -2,7 +2,10 @@
  * Opens the configured spool: PostgreSQL when `SPOOL_URL` is set, else SQLite in
  * `DATA_DIR`. The PostgreSQL driver is loaded only then.
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { SpoolSettings } from "../config/index.ts";
+import type { LeaseStore } from "../delivery/leadership.ts";
 import type { CommitInfo } from "./sqlite-open.ts";
 import type { Spool } from "./types.ts";
 
@@ -16,6 +19,22 @@ export function spoolPlace(settings: SpoolSettings): string {
   } catch {
     return "SPOOL_URL (PostgreSQL)";
   }
+}
+
+/**
+ * The lease store of a PostgreSQL spool (several gateways, one sender per account), or
+ * undefined for an embedded spool (one gateway). Open it after the spool: the spool's
+ * migrations create its table.
+ */
+export async function openLeases(
+  settings: SpoolSettings,
+  opts: { ttlMs: number },
+): Promise<(LeaseStore & { close(): Promise<void> }) | undefined> {
+  if (settings.spoolUrl === undefined) return undefined;
+  const { createLeaseClient } = await import("./postgres-lease.ts");
+  // Unique per process: a restarted gateway is another holder, and waits or takes over.
+  const holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  return createLeaseClient(settings.spoolUrl, { holder, ttlMs: opts.ttlMs });
 }
 
 /** Opens (creating and migrating when needed) the spool `settings` name. */

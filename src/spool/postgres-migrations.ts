@@ -72,6 +72,20 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (room, grp)
   );
   `,
+  // 2: leases (issue 14: one sender per account), `postgres-lease.ts`. Times are the
+  // database's (now()), never a replica's clock. Tokens come from one sequence, so that a
+  // token is never handed out twice, not even after a row is deleted by hand: a token
+  // names one holder's unbroken tenure, and fencing compares tokens only.
+  `
+  CREATE SEQUENCE lease_tokens AS bigint;
+  CREATE TABLE leases (
+    account text COLLATE "C" PRIMARY KEY,
+    holder text NOT NULL,
+    token bigint NOT NULL,
+    renewed_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+  );
+  `,
 ];
 
 /** The advisory lock (two int4 keys: "xmpp", 0) held by a migration: one replica migrates at a time. */

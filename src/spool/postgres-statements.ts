@@ -6,6 +6,7 @@
  */
 import type { QueryResultRow } from "pg";
 import type { Tx } from "./postgres-batch.ts";
+import type { LeaseFence } from "./postgres-lease.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
 import type { DeadLetter, Lane, NewMessage, SpooledMessage } from "./types.ts";
 
@@ -199,20 +200,38 @@ export async function purge(tx: Tx, ids: readonly string[] | undefined): Promise
   return r.rowCount ?? 0;
 }
 
-/** Up to `limit` (null: all) messages of the lane after `afterSeq`, in order. */
+/**
+ * Up to `limit` (null: all) messages of the lane after `afterSeq`, in order. With `fence`,
+ * none unless its token is still the account's lease token, unexpired by the database's
+ * clock (`postgres-lease.ts`): checked by the same statement that reads the messages.
+ */
 export async function pending(
   tx: Tx,
   lane: Lane,
   limit: number | null,
   afterSeq: number,
+  fence?: LeaseFence,
 ): Promise<SpooledMessage[]> {
-  const { rows } = await run(
-    tx,
-    "pending",
-    `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
-     ORDER BY seq LIMIT $4`,
-    [lane.room, lane.nick, afterSeq, limit],
-  );
+  const values = [lane.room, lane.nick, afterSeq, limit];
+  const { rows } =
+    fence === undefined
+      ? await run(
+          tx,
+          "pending",
+          `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
+           ORDER BY seq LIMIT $4`,
+          values,
+        )
+      : // The EXISTS names no column of messages: the planner runs it once, before the scan.
+        await run(
+          tx,
+          "pending_fenced",
+          `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
+             AND EXISTS (SELECT 1 FROM leases
+                         WHERE account = $5 AND token = $6 AND expires_at > now())
+           ORDER BY seq LIMIT $4`,
+          [...values, fence.account, fence.token],
+        );
   return rows.map(toMessage);
 }
 

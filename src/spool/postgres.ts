@@ -6,7 +6,8 @@
  * committed, the schema versioned (`postgres-migrations.ts`), the same tables
  * (`postgres-statements.ts`, `postgres-claims.ts`). When the database cannot be reached,
  * calls fail UNAVAILABLE with a Retry-After and health() says why, until a write goes
- * through again; nothing needs restarting.
+ * through again; nothing needs restarting. With several gateways, a claim can be fenced
+ * by the account's lease (`postgres-lease.ts`): `pending(…, fence)`.
  */
 import pg from "pg";
 import { GatewayError } from "../core/errors.ts";
@@ -16,11 +17,12 @@ import { type Tx, ZERO } from "./postgres-batch.ts";
 import * as claims from "./postgres-claims.ts";
 import { createCommitter, RETRY_AFTER } from "./postgres-commit.ts";
 import { databaseName, describe } from "./postgres-errors.ts";
+import type { LeaseFence } from "./postgres-lease.ts";
 import { migratePostgres } from "./postgres-migrations.ts";
 import * as sql from "./postgres-statements.ts";
 import type { CommitInfo } from "./sqlite-open.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
-import type { EnqueueOnce, NewMessage, Spool, SpoolLimits } from "./types.ts";
+import type { EnqueueOnce, Lane, NewMessage, Spool, SpooledMessage, SpoolLimits } from "./types.ts";
 
 /** Options of `openPostgresSpool`. */
 export interface PostgresSpoolOptions {
@@ -39,8 +41,26 @@ export interface PostgresSpoolOptions {
   readonly statementTimeoutMs?: number;
 }
 
+/**
+ * The PostgreSQL spool: a Spool whose claims can be fenced by a lease (issue 14). Code
+ * that takes a Spool sees the Spool contract unchanged.
+ */
+export interface PostgresSpool extends Spool {
+  /**
+   * As Spool.pending; with `fence`, nothing (an empty list) unless `fence.token` is still
+   * the lease token of `fence.account`, unexpired by the database's clock, checked in the
+   * same statement: a sender that lost its lease, paused or not, claims nothing.
+   */
+  pending(
+    lane: Lane,
+    limit: number,
+    afterSeq?: number,
+    fence?: LeaseFence,
+  ): Promise<SpooledMessage[]>;
+}
+
 /** Opens (migrating when needed) the spool in the database at `opts.url`; rejects UNAVAILABLE when it cannot be reached. */
-export async function openPostgresSpool(opts: PostgresSpoolOptions): Promise<Spool> {
+export async function openPostgresSpool(opts: PostgresSpoolOptions): Promise<PostgresSpool> {
   const where = databaseName(opts.url);
   const pool = createPool(opts);
   let counts: Counts;
@@ -93,7 +113,7 @@ function postgresSpool(
   counts: Counts,
   opts: PostgresSpoolOptions,
   where: string,
-): Spool {
+): PostgresSpool {
   const now = opts.now ?? Date.now;
   const { limits } = opts;
   const c = createCommitter({ pool, counts, where, now, onCommit: opts.onCommit });
@@ -161,9 +181,9 @@ function postgresSpool(
     },
     claimed: (route, key) => c.read((tx) => claims.claimedBy(tx, route, key, now())),
     lanes: () => c.read((tx) => sql.lanes(tx)),
-    async pending(lane, limit, afterSeq = 0) {
+    async pending(lane, limit, afterSeq = 0, fence) {
       const n = limitOf(limit);
-      return c.read((tx) => sql.pending(tx, lane, Number.isFinite(n) ? n : null, afterSeq));
+      return c.read((tx) => sql.pending(tx, lane, Number.isFinite(n) ? n : null, afterSeq, fence));
     },
     delivered: (ids) =>
       c.write(async (tx) => ({ value: undefined, delta: await sql.remove(tx, ids) }), {

@@ -112,6 +112,15 @@ export interface SpoolLimits {
 }
 
 /**
+ * A sender's lease (several gateways on one PostgreSQL spool): claims with it return
+ * nothing once `token` is no longer `account`'s lease. Spools of one gateway ignore it.
+ */
+export interface ClaimFence {
+  readonly account: string;
+  readonly token: number;
+}
+
+/**
  * The durable queue. Implementations: SQLite (`sqlite.ts`) and memory (`memory.ts`); the
  * contract tests run against each. Reads are asynchronous, since a database server cannot
  * answer at once. A read sees what is committed: at least every write that resolved before
@@ -140,7 +149,12 @@ export interface Spool {
   /** Lanes that hold at least one message. A read of what is committed. */
   lanes(): Promise<Lane[]>;
   /** Up to `limit` messages of a lane with `seq > afterSeq`, in `seq` order. A read of what is committed. */
-  pending(lane: Lane, limit: number, afterSeq?: number): Promise<SpooledMessage[]>;
+  pending(
+    lane: Lane,
+    limit: number,
+    afterSeq?: number,
+    fence?: ClaimFence,
+  ): Promise<SpooledMessage[]>;
   /** The room confirmed these: remove them (batched with the next commit; resolves once durable). */
   delivered(ids: readonly string[]): Promise<void>;
   /** Counts a failed attempt and remembers why. */

@@ -80,6 +80,15 @@ export function createXmppCarrier(deps: {
   return {
     sessions,
     connect: (nick) => sessions.get(nick)?.connect(),
+    disconnect(nick) {
+      const s = sessions.get(nick);
+      if (!s?.stream) return;
+      const fault = {
+        kind: "network" as const,
+        text: "closed: another gateway sends as this account",
+      };
+      s.close(1000).finally(() => events.emit("down", nick, fault));
+    },
     join: (lane, lookFor) => sessions.get(lane.nick)?.join(lane.room, lookFor),
     send: (lane, id, body, extras) => sessions.get(lane.nick)?.send(lane.room, id, body, extras),
     on: (event, listener) => {

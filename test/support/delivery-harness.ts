@@ -2,6 +2,7 @@
 // memory spool: every decision it makes shows in the carrier's transcript or the spool.
 import pino from "pino";
 import { backoffDelay } from "../../src/core/backoff.ts";
+import type { Leadership } from "../../src/delivery/leadership.ts";
 import { createDeliveryLoop, type DeliveryLoop } from "../../src/delivery/loop.ts";
 import type { Topology } from "../../src/delivery/port.ts";
 import { createMemorySpool } from "../../src/spool/memory.ts";
@@ -56,6 +57,8 @@ export function harness(
     window?: number;
     /** Nicks logging in as an account of their own; the others as ACCOUNT. */
     accounts?: ReadonlyMap<string, string>;
+    /** Which accounts this gateway sends as (several gateways on one spool); all by default. */
+    leadership?: Leadership;
   } = {},
 ): Harness {
   const clock = fakeClock();
@@ -73,6 +76,7 @@ export function harness(
     log: pino({ level: "silent" }),
     ttlMs: opts.ttlMs ?? 86_400_000,
     accountOf: (nick) => opts.accounts?.get(nick) ?? ACCOUNT,
+    ...(opts.leadership && { leadership: opts.leadership }),
     ...(opts.window === undefined ? {} : { window: opts.window }),
     clock,
     random: opts.random ?? HALF,

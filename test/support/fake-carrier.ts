@@ -75,6 +75,9 @@ export function fakeCarrier(): FakeCarrier {
     connect(nick) {
       transcript.push(`connect ${nickName(nick)}`);
     },
+    disconnect(nick) {
+      transcript.push(`disconnect ${nickName(nick)}`);
+    },
     join(lane, lookFor) {
       lookFors.push(lookFor);
       const look = lookFor ? ` look ${[...lookFor.ids].join(" ")}` : "";
