@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { Clock, Timer } from "../core/clock.ts";
+import type { Readiness } from "./readiness.ts";
 
 /** What the database says of a lease; implemented by the PostgreSQL spool's lease client. */
 export interface LeaseStore {
@@ -44,6 +45,22 @@ export interface Leadership {
   firstRound(): Promise<void>;
   /** Stops renewing and gives the held leases up, so that a standby takes over at once. */
   stop(): Promise<void>;
+}
+
+/**
+ * `/ready` with several gateways: a standby's sessions are closed on purpose, so it is
+ * ready when the accounts it sends as are; the leases say who sends as what.
+ */
+export function withLeases(
+  r: Readiness,
+  leadership: Leadership | undefined,
+  accountOf: (nick: string) => string,
+): Readiness {
+  const leases = leadership?.state() ?? [];
+  if (!leadership || leases.length === 0) return r;
+  const sending = r.sessions.filter((s) => leadership.holds(accountOf(s.nick)));
+  const ready = sending.every((s) => s.online && s.rooms.every((room) => room.state === "joined"));
+  return { ...r, ready, leases };
 }
 
 /** The embedded spools' leadership: one gateway, always the sender. */

@@ -8,10 +8,11 @@ import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "../core/back
 import { type Clock, systemClock, type Timer } from "../core/clock.ts";
 import type { Lane, Spool, SpooledMessage } from "../spool/types.ts";
 import { isPermanentRefusal, isSlowDown } from "./classify.ts";
-import type { Leadership } from "./leadership.ts";
+import { type Leadership, withLeases } from "./leadership.ts";
 import { createPoisonCheck } from "./poison.ts";
-import type { Carrier, LookFor, StanzaFault, StreamFault, Topology } from "./port.ts";
+import type { Carrier, StanzaFault, StreamFault, Topology } from "./port.ts";
 import type { Readiness } from "./readiness.ts";
+import { createRejoinCheck, LOOK_FOR_LIMIT } from "./rejoin.ts";
 import { createSupervisor } from "./supervisor.ts";
 import { createThreads } from "./threads.ts";
 import { createWaiters, type WaitResult } from "./waiters.ts";
@@ -77,9 +78,6 @@ interface LaneState {
   finding: Promise<void>;
 }
 
-/** Unconfirmed messages a rejoin looks for, at most, per lane. */
-const LOOK_FOR_LIMIT = 10_000;
-
 const laneKey = (l: Lane) => `${l.nick}\u0000${l.room}`;
 
 /** Creates the loop over `carrier` and `spool`. */
@@ -113,6 +111,12 @@ export function createDeliveryLoop(deps: {
   const settled = new Set<string>();
   const poison = createPoisonCheck(log);
   const threads = createThreads({ spool, log, now: () => clock.now() });
+  const rejoin = createRejoinCheck({
+    spool,
+    log,
+    isSettled: (id) => settled.has(id),
+    delivered: (m) => settle(m, "delivered"),
+  });
   let draining = false;
   let drained: (() => void) | undefined;
   /** Lanes kicked since the last pump of kicked lanes. */
@@ -308,50 +312,16 @@ export function createDeliveryLoop(deps: {
         pump(s); // dead-letters at once if the refusal is permanent
       },
       found(lane, ids) {
-        const want = new Set(ids);
         const s = stateOf(lane);
-        const before = s.finding;
         // Pumps wait for this: what the room already has must not be sent again.
-        s.finding = (async () => {
-          await before;
-          for (const m of await spool.pending(lane, LOOK_FOR_LIMIT, 0)) {
-            if (!want.has(m.id)) continue;
-            log.info(
-              { id: m.id, room: lane.room },
-              "found in the room history after a rejoin: not resent",
-            );
-            settle(m, "delivered");
-          }
-        })().catch((err) => log.error({ err, room: lane.room }, "spool: reading the queue failed"));
+        s.finding = rejoin
+          .found(lane, ids, s.finding)
+          .catch((err) => log.error({ err, room: lane.room }, "spool: reading the queue failed"));
       },
       down: onDown,
-      async lookFor(lane): Promise<LookFor | undefined> {
-        const queued = await spool.pending(lane, LOOK_FOR_LIMIT, 0);
-        const msgs = queued.filter((m) => !settled.has(m.id));
-        if (msgs.length === 0) return undefined;
-        return {
-          ids: new Set(msgs.map((m) => m.id)),
-          since: Math.min(...msgs.map((m) => m.createdAt)),
-        };
-      },
+      lookFor: (lane) => rejoin.lookFor(lane),
     },
   });
-
-  /**
-   * With several gateways, a standby's sessions are closed on purpose: it is ready when
-   * the accounts it sends as are; `/ready` lists the leases (who sends as what).
-   */
-  function standbyAware(r: Readiness): Readiness {
-    const leadership = deps.leadership;
-    if (!leadership) return r;
-    const leases = leadership.state();
-    if (leases.length === 0) return r;
-    const sending = r.sessions.filter((s) => leadership.holds(deps.accountOf(s.nick)));
-    const ready = sending.every(
-      (s) => s.online && s.rooms.every((room) => room.state === "joined"),
-    );
-    return { ...r, ready, leases };
-  }
 
   let everUp = new Set<string>();
   carrier.on("up", (nick) => {
@@ -397,7 +367,7 @@ export function createDeliveryLoop(deps: {
     extend: (topology) => supervisor.extend(topology),
     stanzaLimits: () => [...supervisor.maxStanzaBytes(), poison.learnedMax()],
     readiness: () => ({
-      ...standbyAware(threads.annotate(supervisor.readiness())),
+      ...withLeases(threads.annotate(supervisor.readiness()), deps.leadership, deps.accountOf),
       learnedMaxStanzaBytes: poison.learnedMax() ?? null,
     }),
     inFlight: inFlightCount,
