@@ -54,7 +54,7 @@ export async function minimalRun(
       if (reflected === n) resolve();
     };
   });
-  const m = meter({ prosody: ctx.server.pid });
+  const m = meter({ prosody: ctx.server.pid, database: ctx.database?.pid });
   if (window !== undefined) {
     while (next < end && next - from < window) sendNext();
   } else {
@@ -86,7 +86,7 @@ export async function minimalRateRun(
   const n = Math.round(rate * seconds);
   const from = ctx.next(n);
   const stanzas = Array.from({ length: n }, (_, i) => groupchat(room, from + i));
-  const m = meter({ prosody: ctx.server.pid });
+  const m = meter({ prosody: ctx.server.pid, database: ctx.database?.pid });
   const lag = await openLoop(
     (seq, scheduled) => {
       ctx.ledger.start[seq] = scheduled;
@@ -110,7 +110,7 @@ export async function libraryRun(
   window?: number,
 ): Promise<Run> {
   const from = ctx.next(n);
-  const m = meter({ prosody: ctx.server.pid });
+  const m = meter({ prosody: ctx.server.pid, database: ctx.database?.pid });
   const send = (seq: number) => {
     ctx.ledger.start[seq] = nowMs();
     return client.send(ctx.room, `c${seq}`, messageBody(seq)).catch(() => {});

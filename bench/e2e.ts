@@ -4,16 +4,24 @@
  * block affects both modes alike, then the open-loop rates as percentages of the ceiling.
  */
 import { complaints, startGateway } from "./gateway.ts";
-import { type Ctx, closedRun, type RateRun, type Run, rateRun, warmUp } from "./phases.ts";
+import {
+  type ClosedRun,
+  type Ctx,
+  closedRun,
+  type RateRun,
+  type Run,
+  rateRun,
+  warmUp,
+} from "./phases.ts";
 import { sleep } from "./proc.ts";
 import { SIZES } from "./settings.ts";
 
 /** What the end-to-end block measured. */
 export interface EndToEnd {
   /** Callers waiting for the reply (200 once delivered), 32 keep-alive connections. */
-  waiting: Run[];
+  waiting: ClosedRun[];
   /** `?wait=0`: the reply does not wait for delivery. */
-  noWait: Run[];
+  noWait: ClosedRun[];
   rates: RateRun[];
   complaints: string[];
 }

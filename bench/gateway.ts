@@ -1,12 +1,22 @@
 /**
  * The gateway under test, as operators run it: `node bin/xmpp-msg-gw.js serve` in its own
- * process, configured by the environment only, with a fresh spool directory.
+ * process, configured by the environment only, with a fresh spool directory (or a fresh
+ * PostgreSQL database).
  */
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { ProsodyServer } from "../src/devserver/prosody.ts";
-import { type Child, freePort, nowMs, REPO, spawnNode, waitStatus } from "./proc.ts";
+import {
+  type Child,
+  freePort,
+  httpGet,
+  nowMs,
+  REPO,
+  sleep,
+  spawnNode,
+  waitStatus,
+} from "./proc.ts";
 
 /** The route's token; the URL to post to is `${url}/post/${TOKEN}`. */
 export const TOKEN = "bench-token-7f3a9c2e51d84b06";
@@ -44,6 +54,8 @@ export interface GatewayStart {
   ready: boolean;
   /** Directory for a `--cpu-prof` profile of the whole process life. */
   cpuProfDir?: string;
+  /** `SPOOL_URL`: a PostgreSQL spool (issue 14) instead of SQLite in the fresh `DATA_DIR`. */
+  spoolUrl?: string;
 }
 
 /** Spawns the gateway and waits until it answers `/health` (and `/ready` when asked). */
@@ -70,6 +82,8 @@ export async function startGateway(o: GatewayStart): Promise<GatewayProcess> {
     SHUTDOWN_GRACE_MS: "2000",
     // As deployed: the compiled JavaScript that bench/run.ts builds into dist/.
     XMPP_MSG_GW_COMPILED: "1",
+    // One gateway on its own database: it takes the sender lease at once (LEASE_TTL default).
+    ...(o.spoolUrl === undefined ? {} : { SPOOL_URL: o.spoolUrl }),
   };
   const args = [
     ...GATEWAY_NODE_ARGS,
@@ -91,6 +105,9 @@ export async function startGateway(o: GatewayStart): Promise<GatewayProcess> {
     let toReadyMs: number | undefined;
     if (o.ready) {
       await Promise.race([waitStatus(`${url}/ready`, 200, 20_000), exited]);
+      // On PostgreSQL, /ready is 200 for a standby too: wait for the lease and the join, or
+      // posts spooled meanwhile are what the join looks for in the room archive first.
+      if (o.spoolUrl !== undefined) await Promise.race([sending(url, 20_000), exited]);
       toReadyMs = nowMs() - t0;
     }
     return Object.assign(child, { url, postUrl: `${url}/post/${TOKEN}`, toHealthMs, toReadyMs });
@@ -98,6 +115,30 @@ export async function startGateway(o: GatewayStart): Promise<GatewayProcess> {
     await child.stop();
     throw new Error(`${(err as Error).message}\n${child.logTail()}`);
   }
+}
+
+/** Resolves once `/ready` says the gateway holds every lease and is in every room. */
+async function sending(url: string, timeoutMs: number): Promise<void> {
+  const by = nowMs() + timeoutMs;
+  let body = "";
+  while (nowMs() < by) {
+    body = (await httpGet(`${url}/ready`)).body;
+    try {
+      const r = JSON.parse(body) as {
+        leases?: { role: string }[];
+        sessions?: { online: boolean; rooms: { state: string }[] }[];
+      };
+      const leading = (r.leases ?? []).every((l) => l.role === "leader");
+      const joined = (r.sessions ?? []).every(
+        (x) => x.online && x.rooms.every((room) => room.state === "joined"),
+      );
+      if (leading && joined && r.sessions !== undefined) return;
+    } catch {
+      // Not JSON yet: ask again.
+    }
+    await sleep(10);
+  }
+  throw new Error(`the gateway did not take the lease and join within ${timeoutMs} ms: ${body}`);
 }
 
 /** The warning and error lines a stopped gateway logged (pino JSON: level 40 and up). */

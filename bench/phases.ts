@@ -5,17 +5,8 @@
  */
 import type { ProsodyServer } from "../src/devserver/prosody.ts";
 import { complaints, type GatewayProcess, startGateway } from "./gateway.ts";
-import { closedLoop, createPoster, type HttpRun, hammer, type Ledger, openLoop } from "./load.ts";
-import {
-  freePort,
-  httpGet,
-  nowMs,
-  procSample,
-  REPO,
-  sleep,
-  spawnNode,
-  waitStatus,
-} from "./proc.ts";
+import { closedLoop, createPoster, type Ledger, openLoop } from "./load.ts";
+import { httpGet, procSample, sleep } from "./proc.ts";
 import { type Delivery, delivery, meter, type Usage } from "./stats.ts";
 import type { Arrivals } from "./xmpp.ts";
 
@@ -27,6 +18,8 @@ export interface Ctx {
   /** A room without an archive (MAM off), for the minimal client's second ceiling. */
   readonly noMamRoom: string;
   readonly arrivals: Arrivals;
+  /** The run's PostgreSQL (issue 14), whose postmaster and backends the phases meter apart. */
+  readonly database?: { readonly pid: number };
   readonly ledger: Ledger;
   /** Reserves `n` fresh sequence numbers; returns the first. */
   next(n: number): number;
@@ -42,6 +35,11 @@ export interface Run {
 /** Longest wait for the last messages of a run to arrive after the load stopped. */
 export const ARRIVAL_TIMEOUT_MS = 30_000;
 
+/** A closed-loop run, and the spool's group commits meanwhile. */
+export interface ClosedRun extends Run {
+  commits: CommitRate;
+}
+
 /** `n` posts from `concurrency` keep-alive connections, each waiting for its reply. */
 export async function closedRun(
   ctx: Ctx,
@@ -49,15 +47,17 @@ export async function closedRun(
   n: number,
   concurrency: number,
   query: string,
-): Promise<Run> {
+): Promise<ClosedRun> {
   const from = ctx.next(n);
   const poster = createPoster(gw.postUrl + query, concurrency, ctx.ledger);
-  const m = meter({ gateway: gw.pid, prosody: ctx.server.pid });
+  const c0 = await commitCounters(gw);
+  const m = meter({ gateway: gw.pid, prosody: ctx.server.pid, database: ctx.database?.pid });
   await closedLoop(poster.post, from, n, concurrency);
   await ctx.arrivals.waitRange(from, n, ARRIVAL_TIMEOUT_MS);
   const usage = m.stop();
+  const commits = commitRate(c0, await commitCounters(gw), usage.wallS);
   poster.close();
-  return { delivery: delivery(ctx.ledger, ctx.arrivals, from, n), usage };
+  return { delivery: delivery(ctx.ledger, ctx.arrivals, from, n), usage, commits };
 }
 
 /** An open-loop run: `rate` posts per second for `seconds`, on a timer. */
@@ -79,7 +79,7 @@ export async function rateRun(
   const n = Math.round(rate * seconds);
   const from = ctx.next(n);
   const poster = createPoster(`${gw.postUrl}?wait=0`, 64, ctx.ledger);
-  const m = meter({ gateway: gw.pid, prosody: ctx.server.pid });
+  const m = meter({ gateway: gw.pid, prosody: ctx.server.pid, database: ctx.database?.pid });
   const lag = await openLoop(poster.postAt, from, n, rate);
   await ctx.arrivals.waitRange(from, n, ARRIVAL_TIMEOUT_MS);
   const usage = m.stop();
@@ -140,6 +140,23 @@ export async function commitCounters(gw: GatewayProcess): Promise<Commits> {
   };
 }
 
+/** Group commits over a phase: per second, writes per commit, time per commit. */
+export interface CommitRate {
+  perSecond: number;
+  writesEach: number;
+  msEach: number;
+}
+
+/** The commits between two readings of the counters, `wallSeconds` apart. */
+export function commitRate(a: Commits, b: Commits, wallSeconds: number): CommitRate {
+  const commits = b.commits - a.commits;
+  return {
+    perSecond: commits / wallSeconds,
+    writesEach: (b.writes - a.writes) / commits,
+    msEach: ((b.seconds - a.seconds) * 1000) / commits,
+  };
+}
+
 /** What the spool's commits were between two readings, in words. */
 export function describeCommits(a: Commits, b: Commits, wallSeconds: number): string {
   const commits = b.commits - a.commits;
@@ -162,7 +179,7 @@ export async function burstRun(
     const before = await memory(gw);
     const from = ctx.next(n);
     const poster = createPoster(`${gw.postUrl}?wait=0`, connections, ctx.ledger);
-    const m = meter({ gateway: gw.pid, prosody: ctx.server.pid });
+    const m = meter({ gateway: gw.pid, prosody: ctx.server.pid, database: ctx.database?.pid });
     await closedLoop(poster.post, from, n, connections);
     const replied = await memory(gw);
     await ctx.arrivals.waitRange(from, n, ARRIVAL_TIMEOUT_MS);
@@ -179,82 +196,6 @@ export async function burstRun(
 /** Some posts first, so that the measured runs see optimised code, not the JIT warming up. */
 export async function warmUp(ctx: Ctx, gw: GatewayProcess, n = 500): Promise<void> {
   await closedRun(ctx, gw, n, 32, "?wait=0");
-}
-
-/** The accept path alone (XMPP unreachable), and the load generator's own limit. */
-export interface AcceptResult {
-  connections: number;
-  seconds: number;
-  trivial: HttpRun;
-  gateway: HttpRun;
-  gatewayUsage: Usage;
-  /** Messages in the spool afterwards, as the gateway's `/ready` reports them. */
-  spooled: number | undefined;
-  /** The benchmark's own node:http client against the trivial server (32 connections). */
-  posterRate: number;
-}
-
-export async function acceptRun(
-  ctx: Ctx,
-  connections: number,
-  seconds: number,
-): Promise<AcceptResult> {
-  const trivialPort = await freePort();
-  const trivial = spawnNode(
-    [`${REPO}/bench/trivial-server.ts`, String(trivialPort)],
-    {},
-    {
-      name: "trivial",
-    },
-  );
-  const closedPort = await freePort(); // nothing listens there: XMPP unreachable
-  let gw: GatewayProcess | undefined;
-  try {
-    const trivialUrl = `http://127.0.0.1:${trivialPort}`;
-    await waitStatus(trivialUrl, 202, 10_000);
-    const trivialRun = await hammer(trivialUrl, connections, Math.min(seconds, 5));
-    // The same check for the client the delivery phases use.
-    const n = 5000;
-    const from = ctx.next(n);
-    const poster = createPoster(trivialUrl, 32, ctx.ledger);
-    const t0 = nowMs();
-    await closedLoop(poster.post, from, n, 32);
-    const posterRate = n / ((nowMs() - t0) / 1000);
-    poster.close();
-
-    gw = await startGateway({
-      server: ctx.server,
-      room: ctx.room,
-      ready: false,
-      xmppPort: closedPort,
-    });
-    await hammer(gw.postUrl, connections, 1); // warm-up
-    const before = await spoolSize(gw);
-    const m = meter({ gateway: gw.pid, prosody: ctx.server.pid });
-    const gatewayRun = await hammer(gw.postUrl, connections, seconds);
-    const gatewayUsage = m.stop();
-    const after = await spoolSize(gw);
-    return {
-      connections,
-      seconds,
-      trivial: trivialRun,
-      gateway: gatewayRun,
-      gatewayUsage,
-      spooled: after === undefined || before === undefined ? undefined : after - before,
-      posterRate,
-    };
-  } finally {
-    await Promise.all([trivial.stop(), gw?.stop()]);
-  }
-}
-
-async function spoolSize(gw: GatewayProcess): Promise<number | undefined> {
-  const res = await httpGet(`${gw.url}/ready`);
-  try {
-    return (JSON.parse(res.body) as { spool?: { messages?: number } }).spool?.messages;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Process start → `/health` 200 and → `/ready` 200, `times` times, each on a fresh spool. */

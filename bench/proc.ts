@@ -4,7 +4,7 @@
  * resident memory can be read from /proc; every child is stopped by PID, bounded.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -40,6 +40,29 @@ export function procSample(pid: number): ProcSample | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time (user + system, ms) of a process and its direct children, e.g. a postmaster and
+ * the backends it forks: each connection's backend is a child of its own. A child that
+ * exits between two readings takes its time with it, so measure while connections stay.
+ */
+export function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // After "(comm)": state, ppid (field 4), …, utime (14), stime (15) (proc(5)).
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(entry) === pid || Number(fields[1]) === pid) {
+        ticks += Number(fields[11]) + Number(fields[12]);
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return (ticks * 1000) / CLK_TCK;
 }
 
 /** CPU time the whole machine spent busy (all cores, ms), and stolen by the hypervisor. */

@@ -55,6 +55,16 @@ export function deliveryRows(r: Results): string {
     ...r.e2e.noWait.map((x, i) =>
       runRow(`gateway, ${r.concurrency} connections, \`?wait=0\` (${i + 1})`, x, ceiling),
     ),
+    runRow(
+      `gateway on PostgreSQL, ${r.concurrency} connections, callers waiting`,
+      r.postgres.e2e.waiting,
+      ceiling,
+    ),
+    runRow(
+      `gateway on PostgreSQL, ${r.concurrency} connections, \`?wait=0\``,
+      r.postgres.e2e.noWait,
+      ceiling,
+    ),
     ...r.e2e.rates.map((x) =>
       runRow(`gateway, open loop ${x.pct}% = ${f0(x.offered)}/s`, x, ceiling),
     ),

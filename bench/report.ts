@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { RateRun } from "./phases.ts";
 import { renderPlot } from "./plot.ts";
+import { postgresTable } from "./postgres-rows.ts";
 import { REPO } from "./proc.ts";
 import {
   deliveryRows,
@@ -56,6 +57,14 @@ export function writeReport(r: Results, dir = REPO): string[] {
   const a = r.accept;
   const l = r.long;
   const rates = r.e2e.rates;
+  const pg = r.postgres;
+  const sqliteRuns =
+    r.e2e.waiting.length === 1
+      ? "its one run of the mode"
+      : `the median of its ${r.e2e.waiting.length} runs of the mode`;
+  const pgShown = Object.entries(pg.info.settings)
+    .map(([k, v]) => `\`${k}=${v}\``)
+    .join(", ");
   const md = `# Benchmarks
 
 \`npm run bench\` measures the gateway against the XMPP server's own ceiling on the machine it
@@ -104,7 +113,8 @@ the phase; "bench" is the load generator, the sending client and the observer to
 machine, the kernel) and "steal" the CPU time the hypervisor gave to other guests; ⚠ when
 the two add up to more than ${NOISY} cores: treat that row as disturbed. RSS is the gateway's
 VmHWM (peak since its start). The gateway phases from "callers waiting" to the open loop
-share one gateway process; the burst and the long phase each start a fresh one.
+share one gateway process; the PostgreSQL rows (see below), the burst and the long phase
+each start a fresh one.
 
 ${deliveryRows(r)}
 
@@ -143,10 +153,35 @@ shows what the load generator itself can do on this machine (the target's denomi
 | --- | ---: | ---: | --- | --- | ---: | ---: |
 ${httpRow("trivial node:http server (control)", a.trivial)}
 ${httpRow("gateway, spooling to SQLite", a.gateway, a.gatewayUsage.gatewayCores)}
+${httpRow("gateway, spooling to PostgreSQL", pg.accept.gateway, pg.accept.gatewayUsage.gatewayCores)}
 
 Other processes used ${f2(a.gatewayUsage.otherCores)} cores during the gateway's run. Messages the spool gained during it: ${a.spooled === undefined ? "unknown" : f0(a.spooled)} (2xx replies: ${f0(a.gateway.ok2xx)}).
 The benchmark's node:http client (used for the delivery phases) reached ${f0(a.posterRate)} req/s
 against the trivial server with 32 connections.
+
+## PostgreSQL spool (issue 14)
+
+The same gateway with \`SPOOL_URL\` naming a PostgreSQL database, each phase right after its
+SQLite twin in this run, same Prosody and load: the accept path as above (XMPP unreachable,
+autocannon, ${a.connections} connections, ${a.seconds} s) and end to end (callers waiting, then \`?wait=0\`, ${r.concurrency}
+connections, ${f0(pg.e2e.waiting.delivery.n)} messages, once each; SQLite's figure is ${sqliteRuns}).
+**PostgreSQL ${pg.info.version}**, local: Debian's server in a throwaway cluster the benchmark
+starts (\`src/devserver/postgres.ts\`: \`initdb\` into the temp dir on ${e.tmpFs}, the postmaster
+on 127.0.0.1 and a random port), the server's defaults but \`max_connections=40\`: ${pgShown}.
+So every commit waits for its WAL flush, and **goes over TCP on loopback** (node-postgres; the
+spool's pool of 4 connections, one group commit at a time, as on SQLite). Each gateway has a
+fresh database and, alone on it, takes the sender lease at once; the end-to-end gateway is
+measured once it holds the lease and has joined (its \`/ready\` is 200 as a standby already).
+
+${postgresTable(r)}
+
+PostgreSQL's own processes (postmaster and backends, metered apart from "other") used
+${f2(pg.accept.gatewayUsage.databaseCores)} cores on the accept path, ${f2(pg.e2e.waiting.usage.databaseCores)} with callers waiting and ${f2(pg.e2e.noWait.usage.databaseCores)} at \`?wait=0\`. "ms per
+commit" is the gateway's clock from taking the write connection to the commit's reply: on
+SQLite the transaction and its fsync, run synchronously; on PostgreSQL at least three round trips
+(BEGIN with the write lock, the statements, COMMIT and its WAL flush), each resumed only when
+the gateway's busy event loop gets to it. On the accept path the spool gained ${pg.accept.spooled === undefined ? "an unknown number of" : f0(pg.accept.spooled)}
+messages on PostgreSQL (2xx replies: ${f0(pg.accept.gateway.ok2xx)}).
 
 ## Start-up
 
@@ -158,6 +193,7 @@ joined), polled every 5 ms, each on a fresh spool: to /health ${r.startup.health
 
 - CPU: ${e.cpu}, ${e.cores} cores available; RAM ${e.ramGb} GB; ${e.kernel}
 - Spools in the temp dir on ${e.tmpFs}: 4 KiB write + fsync ${f2(e.fsyncMs)} ms (median of 100)
+- PostgreSQL ${pg.info.version} (local, loopback TCP; data in the temp dir)
 - Node ${e.node}; Prosody ${e.prosody} on ${e.lua}; ${Object.entries(e.packages)
     .map(([p, v]) => `${p} ${v}`)
     .join(", ")}

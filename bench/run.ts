@@ -8,7 +8,9 @@
  * the gateway's own archived room (MAM on); the same client in a room without an archive
  * (MAM off) and the library client (xmpp.js, as in the gateway) are rows beside it. Then
  * the gateway end to end, a burst, the accept path, start-up, and a long phase at 50% of
- * the ceiling for its memory.
+ * the ceiling for its memory. End to end and the accept path run once more with the
+ * gateway on a PostgreSQL spool (issue 14), each right after its SQLite twin: one
+ * throwaway PostgreSQL for the run (bench/postgres.ts), stopped at the end.
  *
  * `--no-write` runs everything but writes nothing (for experiments, e.g. with
  * `BENCH_GATEWAY_NODE_ARGS`); the history then keeps only real runs. `BENCH_QUICK=1` is a
@@ -21,12 +23,21 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
+import { acceptRun } from "./accept.ts";
 import { createNoMamRoom, endCeiling, measureCeilings } from "./ceiling.ts";
 import { describe, endToEnd } from "./e2e.ts";
 import { environment } from "./environment.ts";
 import { GATEWAY_NODE_ARGS, GW_USER } from "./gateway.ts";
 import { createLedger } from "./load.ts";
-import { acceptRun, burstRun, type Ctx, startupRuns } from "./phases.ts";
+import { burstRun, type Ctx, startupRuns } from "./phases.ts";
+import {
+  type BenchPostgres,
+  commitsLine,
+  postgresAccept,
+  postgresEndToEnd,
+  startBenchPostgres,
+} from "./postgres.ts";
+import { postgresSummary } from "./postgres-rows.ts";
 import { killChildren, nowMs } from "./proc.ts";
 import { profileRun } from "./profile.ts";
 import { writeReport } from "./report.ts";
@@ -82,6 +93,7 @@ async function main(): Promise<void> {
 
   let server: ProsodyServer | undefined;
   let arrivals: Arrivals | undefined;
+  let postgres: BenchPostgres | undefined;
   try {
     const background = await backgroundLoad();
     say(
@@ -95,6 +107,15 @@ async function main(): Promise<void> {
     checkProsodyConfig(prosodyConfig);
     say("Prosody configuration (src/devserver/prosody.ts + bench/settings.ts):");
     for (const line of prosodyConfig.trim().split("\n")) process.stdout.write(`    ${line}\n`);
+    if (!profile) {
+      postgres = await startBenchPostgres();
+      const p = postgres.info;
+      say(
+        `PostgreSQL ${p.version} on loopback TCP (${Object.entries(p.settings)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(", ")})`,
+      );
+    }
     const env = await environment(server);
     const room = `bench@${server.mucDomain}`;
     const noMamRoom = `nomam@${server.mucDomain}`;
@@ -110,6 +131,7 @@ async function main(): Promise<void> {
       room,
       noMamRoom,
       arrivals,
+      database: postgres?.server,
       ledger: createLedger(MAX_SEQ),
       next(n) {
         if (seq + n > MAX_SEQ) throw new Error("out of sequence numbers");
@@ -119,7 +141,8 @@ async function main(): Promise<void> {
       },
       say,
     };
-    if (profile) {
+    // --profile measures the gateway on SQLite only: no PostgreSQL was started for it.
+    if (profile || postgres === undefined) {
       const o = { n: 4 * SIZES.n, concurrency: SIZES.concurrency };
       await profileRun(ctx, { ...o, acceptSeconds: SIZES.acceptSeconds });
       return;
@@ -133,6 +156,10 @@ async function main(): Promise<void> {
     const complained = [...e2e.complaints];
     const complain = (lines: string[]) => complained.push(...lines);
 
+    say("gateway end to end on PostgreSQL (a fresh database)");
+    const pgE2e = await postgresEndToEnd(ctx, postgres);
+    complain(pgE2e.complaints);
+
     say(`burst of ${SIZES.burst}`);
     const burst = await burstRun(ctx, SIZES.burst, SIZES.burstConnections, complain);
     say(
@@ -143,6 +170,17 @@ async function main(): Promise<void> {
     const accept = await acceptRun(ctx, SIZES.acceptConnections, SIZES.acceptSeconds);
     say(
       `  ${accept.gateway.rps.toFixed(0)} req/s (trivial server: ${accept.trivial.rps.toFixed(0)} req/s)`,
+    );
+
+    say("accept path on PostgreSQL (XMPP unreachable, a fresh database)");
+    const pgAccept = await postgresAccept(
+      ctx,
+      postgres,
+      SIZES.acceptConnections,
+      SIZES.acceptSeconds,
+    );
+    say(
+      `  ${pgAccept.gateway.rps.toFixed(0)} req/s (SQLite: ${accept.gateway.rps.toFixed(0)} req/s); ${commitsLine(pgAccept.commits, pgAccept.gatewayUsage)}`,
     );
 
     say(`start-up ×${SIZES.startups}`);
@@ -185,10 +223,12 @@ async function main(): Promise<void> {
       accept,
       startup,
       long,
+      postgres: { info: postgres.info, accept: pgAccept, e2e: pgE2e },
       unparsed: Atomics.load(arrivals.counters, 2),
     };
     results.durationS = (nowMs() - t0) / 1000;
-    process.stdout.write(`${summaryLines(results).join("\n")}\n`);
+    const summary = [...summaryLines(results), ...postgresSummary(results)];
+    process.stdout.write(`${summary.join("\n")}\n`);
     const elsewhere = process.env.BENCH_REPORT_DIR;
     if (elsewhere) {
       say(`wrote ${writeReport(results, elsewhere).join(" and ")} (BENCH_REPORT_DIR)`);
@@ -200,7 +240,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await arrivals?.stop();
-    await server?.stop();
+    await Promise.all([server?.stop(), postgres?.server.stop()]);
     killChildren();
     clearTimeout(watchdog);
   }

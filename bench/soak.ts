@@ -78,7 +78,7 @@ export async function longRun(
       const arrived = Atomics.load(ctx.arrivals.counters, 0) - arrived0;
       ctx.say(`  ${arrived} arrived so far; gateway RSS ${rss.at(-1)?.[1].toFixed(0)} MB`);
     }, 30_000);
-    const m = meter({ gateway: gw.pid, prosody: ctx.server.pid });
+    const m = meter({ gateway: gw.pid, prosody: ctx.server.pid, database: ctx.database?.pid });
     let lag: { lagP99: number; lagMax: number; sent: number };
     try {
       lag = await openLoop(poster.postAt, from, n, rate, deadline - DRAIN_RESERVE_MS);

@@ -3,7 +3,7 @@
  * the CPU and memory the processes used while a phase ran.
  */
 import type { Ledger } from "./load.ts";
-import { nowMs, procSample, rssSampler, systemCpu } from "./proc.ts";
+import { nowMs, procSample, rssSampler, systemCpu, treeCpuMs } from "./proc.ts";
 import type { Arrivals } from "./xmpp.ts";
 
 /** Percentiles in milliseconds. */
@@ -87,6 +87,8 @@ export interface Usage {
   gatewayCpuS: number;
   gatewayCores: number;
   prosodyCores: number;
+  /** The PostgreSQL server (postmaster and backends) when one runs; NaN otherwise. */
+  databaseCores: number;
   /** This process: load generator, observer thread, bookkeeping. */
   benchCores: number;
   /**
@@ -100,12 +102,18 @@ export interface Usage {
   gatewayHwmMb: number;
 }
 
-/** Starts measuring; `stop()` returns the usage since. */
-export function meter(pids: { gateway?: number; prosody: number }): { stop(): Usage } {
+/**
+ * Starts measuring; `stop()` returns the usage since. `database` is a postmaster's PID: its
+ * process tree is counted apart, not among the "other" processes.
+ */
+export function meter(pids: { gateway?: number; prosody: number; database?: number }): {
+  stop(): Usage;
+} {
   const t0 = nowMs();
   const cpu0 = process.cpuUsage();
   const gw0 = pids.gateway === undefined ? undefined : procSample(pids.gateway);
   const pr0 = procSample(pids.prosody);
+  const db0 = pids.database === undefined ? Number.NaN : treeCpuMs(pids.database);
   const sys0 = systemCpu();
   const rss = pids.gateway === undefined ? undefined : rssSampler(pids.gateway);
   return {
@@ -114,18 +122,22 @@ export function meter(pids: { gateway?: number; prosody: number }): { stop(): Us
       const cpu = process.cpuUsage(cpu0);
       const gw1 = pids.gateway === undefined ? undefined : procSample(pids.gateway);
       const pr1 = procSample(pids.prosody);
+      const db1 = pids.database === undefined ? Number.NaN : treeCpuMs(pids.database);
       const sys1 = systemCpu();
       const gatewayCpuS = gw0 && gw1 ? (gw1.cpuMs - gw0.cpuMs) / 1000 : Number.NaN;
       const gatewayCores = gatewayCpuS / wallS;
       const prosodyCores = pr0 && pr1 ? (pr1.cpuMs - pr0.cpuMs) / 1000 / wallS : Number.NaN;
+      const databaseCores = (db1 - db0) / 1000 / wallS;
       const benchCores = (cpu.user + cpu.system) / 1e6 / wallS;
       const busyCores = (sys1.busyMs - sys0.busyMs) / 1000 / wallS;
-      const ours = (Number.isNaN(gatewayCores) ? 0 : gatewayCores) + prosodyCores + benchCores;
+      const known = (x: number) => (Number.isNaN(x) ? 0 : x);
+      const ours = known(gatewayCores) + prosodyCores + known(databaseCores) + benchCores;
       return {
         wallS,
         gatewayCpuS,
         gatewayCores,
         prosodyCores,
+        databaseCores,
         benchCores,
         otherCores: Math.max(0, busyCores - ours),
         stealCores: (sys1.stealMs - sys0.stealMs) / 1000 / wallS,

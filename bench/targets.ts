@@ -3,10 +3,12 @@
  * client's ceiling (and absolute only for memory and start-up). The benchmark reports
  * against them; it never fails on them.
  */
+import type { AcceptResult } from "./accept.ts";
 import type { Ceilings } from "./ceiling.ts";
 import type { EndToEnd } from "./e2e.ts";
 import type { Environment } from "./environment.ts";
-import type { AcceptResult, BurstRun, Run } from "./phases.ts";
+import type { BurstRun, Run } from "./phases.ts";
+import type { PostgresResults } from "./postgres.ts";
 import type { LongRun } from "./soak.ts";
 
 /** Everything a run measured. */
@@ -29,6 +31,8 @@ export interface Results {
   accept: AcceptResult;
   startup: { healthMs: number[]; readyMs: number[] };
   long: LongRun;
+  /** The accept path and end to end with the gateway on PostgreSQL (issue 14). */
+  postgres: PostgresResults;
   /** Room messages the observer could not attribute to the benchmark. */
   unparsed: number;
 }
@@ -68,7 +72,9 @@ export function headline(r: Results) {
   const noWait = bestOf(r.e2e.noWait);
   const gw50 = r.e2e.rates.find((x) => x.pct === 50)?.delivery.e2e.p99 ?? Number.NaN;
   const min50 = c.mamOn.rates.find((x) => x.pct === 50)?.delivery.e2e.p99 ?? Number.NaN;
+  const pg = r.postgres.e2e;
   const phases = [...r.e2e.waiting, ...r.e2e.noWait, ...r.e2e.rates, r.burst, r.long];
+  phases.push(pg.waiting, pg.noWait);
   const ceilingPhases = [c.mamOn, c.mamOff, c.library].flatMap((b) => [...b.runs, b.windowed]);
   return {
     ceiling,
