@@ -1,12 +1,6 @@
-/**
- * The SQL of the PostgreSQL spool's queue and dead letters, each one statement, named so
- * that every connection prepares it once. Each write returns how it changed the message,
- * byte and dead-letter counts, as sqlite-statements.ts's do, so that `postgres.ts` can
- * keep the counts in memory and apply them only once the transaction commits.
- */
-import type { QueryResultRow } from "pg";
 import type { Tx } from "./postgres-batch.ts";
 import type { LeaseFence } from "./postgres-lease.ts";
+import { metaOf, toDeadLetter, toMessage } from "./rows.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
 import type { DeadLetter, Lane, NewMessage, SpooledMessage } from "./types.ts";
 
@@ -21,44 +15,6 @@ const SELECTED = "($1::text[] IS NULL OR id = ANY ($1::text[]))";
 export async function run(tx: Tx, name: string, text: string, values: unknown[]) {
   return tx.query({ name: `gw_${name}`, text, values });
 }
-
-/** The `meta` column: what a message is for beside its body. */
-type Meta = Pick<NewMessage, "kind" | "thread">;
-
-function metaOf(m: NewMessage): string | null {
-  const { kind, thread } = m;
-  if (kind === undefined && thread === undefined) return null;
-  const meta: Meta = { kind, thread: thread && { group: thread.group, status: thread.status } };
-  return JSON.stringify(meta);
-}
-
-function toMessage(r: QueryResultRow): SpooledMessage {
-  const m: { -readonly [K in keyof SpooledMessage]: SpooledMessage[K] } = {
-    seq: Number(r.seq),
-    id: String(r.id),
-    postId: String(r.post_id),
-    route: String(r.route),
-    room: String(r.room),
-    nick: String(r.nick),
-    body: String(r.body),
-    createdAt: Number(r.created_at),
-    attempts: Number(r.attempts),
-    lastError: r.last_error === null ? undefined : String(r.last_error),
-  };
-  // Absent, not undefined, when not stored: as the NewMessage that was queued.
-  if (r.meta !== null) {
-    const { kind, thread } = JSON.parse(String(r.meta)) as Meta;
-    if (kind !== undefined) m.kind = kind;
-    if (thread !== undefined) m.thread = thread;
-  }
-  return m;
-}
-
-const toDeadLetter = (r: QueryResultRow): DeadLetter => ({
-  ...toMessage(r),
-  failedAt: Number(r.failed_at),
-  reason: String(r.reason),
-});
 
 /** The stored counts, for the in-memory copy at open and at a recount. */
 export async function readCounts(tx: Tx): Promise<Counts> {

@@ -3,7 +3,8 @@
  * changed the message, byte and dead-letter counts, so that `sqlite.ts` can keep those
  * counts in memory and apply them only once the transaction commits.
  */
-import type { DatabaseSync, SQLOutputValue } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { metaOf, toDeadLetter, toMessage } from "./rows.ts";
 import { prepareClaims } from "./sqlite-claims.ts";
 import type { DeadLetter, Lane, NewMessage, SpooledMessage } from "./types.ts";
 
@@ -17,8 +18,6 @@ export interface Delta {
 /** The spool's counts as stored. */
 export type Counts = Delta;
 
-type Row = Record<string, SQLOutputValue>;
-
 const COLUMN_NAMES = [
   ...["seq", "id", "post_id", "route", "room", "nick", "body", "bytes", "created_at"],
   ...["attempts", "last_error", "meta"],
@@ -29,43 +28,6 @@ const KEPT = "id, post_id, route, room, nick, body, bytes, meta";
 // `?1` is a JSON array of ids, or NULL for "all of them": one prepared statement serves
 // any number of ids (https://www.sqlite.org/json1.html#jeach).
 const SELECTED = "(?1 IS NULL OR id IN (SELECT value FROM json_each(?1)))";
-
-function toMessage(r: Row): SpooledMessage {
-  const m: { -readonly [K in keyof SpooledMessage]: SpooledMessage[K] } = {
-    seq: Number(r.seq),
-    id: String(r.id),
-    postId: String(r.post_id),
-    route: String(r.route),
-    room: String(r.room),
-    nick: String(r.nick),
-    body: String(r.body),
-    createdAt: Number(r.created_at),
-    attempts: Number(r.attempts),
-    lastError: r.last_error === null ? undefined : String(r.last_error),
-  };
-  // Absent, not undefined, when not stored: as the NewMessage that was queued.
-  if (r.meta !== null) {
-    const { kind, thread } = JSON.parse(String(r.meta)) as Meta;
-    if (kind !== undefined) m.kind = kind;
-    if (thread !== undefined) m.thread = thread;
-  }
-  return m;
-}
-
-/** The `meta` column: what a message is for beside its body. */
-type Meta = Pick<NewMessage, "kind" | "thread">;
-
-/** The `meta` of `m`: NULL for a plain message (no kind, no thread), else the JSON of both. */
-function metaOf(m: NewMessage): string | null {
-  const { kind, thread } = m;
-  if (kind === undefined && thread === undefined) return null;
-  const meta: Meta = { kind, thread: thread && { group: thread.group, status: thread.status } };
-  return JSON.stringify(meta);
-}
-
-function toDeadLetter(r: Row): DeadLetter {
-  return { ...toMessage(r), failedAt: Number(r.failed_at), reason: String(r.reason) };
-}
 
 /** Prepares every statement the spool runs on `db`. */
 export function prepareStatements(db: DatabaseSync) {
