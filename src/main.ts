@@ -21,7 +21,7 @@ import { listenError } from "./listen-error.ts";
 import { createLogger } from "./log.ts";
 import { createMetrics } from "./metrics.ts";
 import { spoolFull } from "./spool/limits.ts";
-import { openLeases, openSpool } from "./spool/open.ts";
+import { openLeases, openSpoolForServe } from "./spool/open.ts";
 import type { Spool } from "./spool/types.ts";
 import { createXmppCarrier, type XmppCarrier } from "./xmpp/carrier.ts";
 import { DEFAULT_LIVENESS } from "./xmpp/stream.ts";
@@ -99,7 +99,11 @@ export async function startGateway(env: Env, opts: GatewayOptions = {}): Promise
   configureTrust(config.xmpp.caFile);
   const log = opts.log ?? createLogger(config.logLevel);
   const xmppLog = log.child({ component: "xmpp" }, { level: config.xmpp.logLevel });
-  const spool = await openSpool(config, { onCommit: (info) => metrics.committed(info) });
+  const spool = await openSpoolForServe(config, {
+    onCommit: (info) => metrics.committed(info),
+    log,
+    clock: systemClock,
+  });
   // Read at scrape time only, when the loop exists.
   const metrics = createMetrics({
     stats: () => spool.stats(),

@@ -4,7 +4,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import type { Logger } from "pino";
 import type { SpoolSettings } from "../config/index.ts";
+import type { Clock } from "../core/clock.ts";
+import { isCode } from "../core/errors.ts";
 import type { LeaseStore } from "../delivery/leadership.ts";
 import type { CommitInfo } from "./sqlite-open.ts";
 import type { Spool } from "./types.ts";
@@ -48,4 +51,40 @@ export async function openSpool(
   }
   const { openSqliteSpool, spoolPath } = await import("./sqlite.ts");
   return openSqliteSpool({ path: spoolPath(settings.dataDir), limits: settings.spool, ...opts });
+}
+
+/**
+ * As `openSpool`, for `serve`: a PostgreSQL spool that cannot be reached yet (refused,
+ * timed out, starting up) does not stop the start. The gateway answers 503 with a
+ * Retry-After until the database is back (`deferred.ts`). A refused login, a missing
+ * database or a newer schema still stop it: waiting would not mend those.
+ */
+export async function openSpoolForServe(
+  settings: SpoolSettings,
+  opts: { onCommit?: (info: CommitInfo) => void; log: Logger; clock: Clock },
+): Promise<Spool> {
+  const open = () => openSpool(settings, { onCommit: opts.onCommit });
+  if (settings.spoolUrl === undefined) return open();
+  const [{ describe, isConnectionError }, { RETRY_AFTER }, { deferredSpool }] = await Promise.all([
+    import("./postgres-errors.ts"),
+    import("./postgres-commit.ts"),
+    import("./deferred.ts"),
+  ]);
+  const causeOf = (err: unknown) => (err instanceof Error && err.cause) || err;
+  try {
+    return await open();
+  } catch (err) {
+    // Only a failure of the connection itself (its cause): not the spool's own refusals.
+    const cause = err instanceof Error ? err.cause : undefined;
+    if (!isCode(err, "UNAVAILABLE") || cause === undefined || !isConnectionError(cause)) throw err;
+    return deferredSpool({
+      open,
+      firstError: err,
+      where: spoolPlace(settings),
+      log: opts.log,
+      clock: opts.clock,
+      retryAfter: RETRY_AFTER,
+      reasonOf: (e) => describe(causeOf(e)),
+    });
+  }
 }
