@@ -156,6 +156,28 @@ test("session down: in-flight forgotten, reconnect after backoffDelay(0), rejoin
   assert.deepEqual(await h.queued(), ["m2", "m4"]);
 });
 
+test("rejoin with a send mark: only the messages at or below it are looked for; none: no look at all", async () => {
+  let upto = 0;
+  const h = harness({ sentUpTo: () => upto });
+  await h.online();
+  const stored = await h.put(LANE, ...ids(1, 4));
+  h.carrier.take();
+  upto = stored[1]?.seq ?? 0; // m1 and m2 were claimed by a sender, m3 and m4 never
+  await h.carrier.down("bot", { kind: "network", text: "connection reset" });
+  await h.advance(delayOf(0));
+  await h.carrier.up("bot");
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot look m1 m2"]);
+  assert.equal(h.carrier.lookFors.at(-1)?.since, stored[0]?.createdAt);
+  await h.carrier.joined(LANE, ["m1"]);
+  assert.deepEqual(h.carrier.take(), sends(LANE, "m2", "m3", "m4"), "m1 was found: not resent");
+
+  upto = 0; // as if no sender had ever claimed them
+  await h.carrier.down("bot", { kind: "network", text: "connection reset" });
+  await h.advance(delayOf(1));
+  await h.carrier.up("bot");
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot"]);
+});
+
 test("TTL: a message older than ttlMs is dead-lettered, not sent; a fresh one goes out", async () => {
   const h = harness({ ttlMs: 60_000 });
   h.loop.start();

@@ -21,10 +21,18 @@ export function createRejoinCheck(deps: {
 }) {
   const { spool, log } = deps;
   return {
-    /** The lane's unconfirmed messages, for the join to look for; undefined: none. */
+    /**
+     * The lane's unconfirmed messages that a sender may have sent (at or below the lane's
+     * send mark), for the join to look for; undefined: none. A message above the mark was
+     * never handed to a session, so looking for it would only read the archive for nothing
+     * (and a backlog's oldest message would make that read long).
+     */
     async lookFor(lane: Lane): Promise<LookFor | undefined> {
-      const queued = await spool.pending(lane, LOOK_FOR_LIMIT, 0);
-      const msgs = queued.filter((m) => !deps.isSettled(m.id));
+      const [queued, upto] = await Promise.all([
+        spool.pending(lane, LOOK_FOR_LIMIT, 0),
+        spool.sentUpTo(lane),
+      ]);
+      const msgs = queued.filter((m) => m.seq <= upto && !deps.isSettled(m.id));
       if (msgs.length === 0) return undefined;
       return {
         ids: new Set(msgs.map((m) => m.id)),

@@ -82,6 +82,7 @@ export function deferredSpool(opts: DeferredSpoolOptions): Spool {
     claimed: via((s, route, key) => s.claimed(route, key)),
     lanes: via((s) => s.lanes()),
     pending: via((s, lane, limit, afterSeq, fence) => s.pending(lane, limit, afterSeq, fence)),
+    sentUpTo: via((s, lane) => s.sentUpTo(lane)),
     delivered: via((s, ids) => s.delivered(ids)),
     recordFailure: via((s, id, error) => s.recordFailure(id, error)),
     deadLetter: via((s, id, why) => s.deadLetter(id, why)),

@@ -204,6 +204,8 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
         }
         return out;
       }),
+    // One gateway: every queued message may have been sent.
+    sentUpTo: () => read(() => Number.POSITIVE_INFINITY),
     delivered: (ids) =>
       write(() => {
         for (const id of ids) take(store, id);

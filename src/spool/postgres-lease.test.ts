@@ -252,3 +252,42 @@ test("a lease client with a wrong password fails UNAVAILABLE without it; bad opt
   assert.throws(() => createLeaseClient(server.url, { holder: "", ttlMs: TTL }), RangeError);
   assert.throws(() => createLeaseClient(server.url, { holder: "a", ttlMs: 0 }), RangeError);
 });
+
+test("a fenced claim raises its lane's send mark to the last seq it handed out, committed before it returns; reads and refused claims do not", () =>
+  withLeases(async ({ url, spool, client }) => {
+    const stored = await spool.enqueue(["one", "two", "three"].map((b) => message(LANE, b)));
+    const [one, two, three] = stored.map((m) => m.seq);
+    assert.ok(one !== undefined && two !== undefined && three !== undefined);
+    assert.equal(await spool.sentUpTo(LANE), 0, "nothing claimed yet");
+    await spool.pending(LANE, 10);
+    assert.equal(await spool.sentUpTo(LANE), 0, "an unfenced read is not a claim");
+    const { lease } = await acquireSoon(client("a"));
+    assert.deepEqual(await claim(spool, lease.token + 1), [], "a wrong token claims nothing");
+    assert.equal(await spool.sentUpTo(LANE), 0, "nor raises the mark");
+
+    assert.deepEqual(
+      (await spool.pending(LANE, 2, 0, { account: ACCOUNT, token: lease.token })).map((m) => m.seq),
+      [one, two],
+    );
+    // Another connection sees it at once: the claim's statement committed it.
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      const { rows } = await other.query(
+        "SELECT upto FROM send_marks WHERE room = $1 AND nick = $2",
+        [LANE.room, LANE.nick],
+      );
+      assert.deepEqual(
+        rows.map((r) => Number(r.upto)),
+        [two],
+      );
+    } finally {
+      await other.end();
+    }
+    // A claim again from the start (a resend) never lowers it; one further raises it.
+    await spool.pending(LANE, 1, 0, { account: ACCOUNT, token: lease.token });
+    assert.equal(await spool.sentUpTo(LANE), two);
+    await spool.pending(LANE, 10, two, { account: ACCOUNT, token: lease.token });
+    assert.equal(await spool.sentUpTo(LANE), three);
+    assert.equal(await spool.sentUpTo({ ...LANE, nick: "other" }), 0, "per lane");
+  }));

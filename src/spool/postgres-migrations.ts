@@ -86,6 +86,17 @@ export const PG_MIGRATIONS: readonly string[] = [
     expires_at timestamptz NOT NULL
   );
   `,
+  // 3: how far each lane's sender got: the highest seq a fenced claim handed out, raised
+  // by the claim's own statement, so that a message is never sent before its lane's row
+  // says it may have been. A takeover looks in the room only for messages at or below it.
+  `
+  CREATE TABLE send_marks (
+    room text COLLATE "C" NOT NULL,
+    nick text COLLATE "C" NOT NULL,
+    upto bigint NOT NULL,
+    PRIMARY KEY (room, nick)
+  );
+  `,
 ];
 
 /** The advisory lock (two int4 keys: "xmpp", 0) held by a migration: one replica migrates at a time. */

@@ -160,6 +160,8 @@ export async function purge(tx: Tx, ids: readonly string[] | undefined): Promise
  * Up to `limit` (null: all) messages of the lane after `afterSeq`, in order. With `fence`,
  * none unless its token is still the account's lease token, unexpired by the database's
  * clock (`postgres-lease.ts`): checked by the same statement that reads the messages.
+ * That statement also raises the lane's send mark to the last seq it hands out, and
+ * commits it before the rows reach the sender (migration 3, `sentUpTo`).
  */
 export async function pending(
   tx: Tx,
@@ -182,13 +184,30 @@ export async function pending(
         await run(
           tx,
           "pending_fenced",
-          `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
-             AND EXISTS (SELECT 1 FROM leases
-                         WHERE account = $5 AND token = $6 AND expires_at > now())
-           ORDER BY seq LIMIT $4`,
+          `WITH claimed AS (
+             SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
+               AND EXISTS (SELECT 1 FROM leases
+                           WHERE account = $5 AND token = $6 AND expires_at > now())
+             ORDER BY seq LIMIT $4),
+           marked AS (
+             INSERT INTO send_marks AS s (room, nick, upto)
+             SELECT $1, $2, max(seq) FROM claimed HAVING count(*) > 0
+             ON CONFLICT (room, nick) DO UPDATE SET upto = greatest(s.upto, excluded.upto))
+           SELECT * FROM claimed ORDER BY seq`,
           [...values, fence.account, fence.token],
         );
   return rows.map(toMessage);
+}
+
+/** The lane's send mark: the highest seq a fenced claim handed out (0: none ever). */
+export async function sentUpTo(tx: Tx, lane: Lane): Promise<number> {
+  const { rows } = await run(
+    tx,
+    "sentupto",
+    "SELECT upto FROM send_marks WHERE room = $1 AND nick = $2",
+    [lane.room, lane.nick],
+  );
+  return rows[0] === undefined ? 0 : Number(rows[0].upto);
 }
 
 /** Lanes with at least one message, in byte order. */

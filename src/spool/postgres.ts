@@ -185,6 +185,7 @@ function postgresSpool(
       const n = limitOf(limit);
       return c.read((tx) => sql.pending(tx, lane, Number.isFinite(n) ? n : null, afterSeq, fence));
     },
+    sentUpTo: (lane) => c.read((tx) => sql.sentUpTo(tx, lane)),
     delivered: (ids) =>
       c.write(async (tx) => ({ value: undefined, delta: await sql.remove(tx, ids) }), {
         lazy: true,

@@ -271,6 +271,8 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     lanes: () => read(() => sql.lanes()),
     pending: (lane: Lane, limit: number, afterSeq = 0) =>
       read(() => sql.pending(lane, limit, afterSeq)),
+    // One gateway: every queued message may have been sent (no mark is written per claim).
+    sentUpTo: () => read(() => Number.POSITIVE_INFINITY),
     delivered: (ids) =>
       write(() => ({ value: undefined, delta: sql.remove(ids) }), undefined, true),
     recordFailure: (id, error) => lazily(() => sql.fail(id, error)),

@@ -155,6 +155,13 @@ export interface Spool {
     afterSeq?: number,
     fence?: ClaimFence,
   ): Promise<SpooledMessage[]>;
+  /**
+   * At least the highest seq of the lane that `pending` with a fence ever handed out: no
+   * message above it can have been sent, so a rejoin need not look for those in the room.
+   * The PostgreSQL spool keeps it (its senders claim with a fence); the spools of a single
+   * gateway say Infinity: every queued message may have been sent.
+   */
+  sentUpTo(lane: Lane): Promise<number>;
   /** The room confirmed these: remove them (batched with the next commit; resolves once durable). */
   delivered(ids: readonly string[]): Promise<void>;
   /** Counts a failed attempt and remembers why. */

@@ -59,14 +59,18 @@ export function harness(
     accounts?: ReadonlyMap<string, string>;
     /** Which accounts this gateway sends as (several gateways on one spool); all by default. */
     leadership?: Leadership;
+    /** The spool's send mark per lane (a PostgreSQL spool's); Infinity by default. */
+    sentUpTo?: (lane: Lane) => number;
   } = {},
 ): Harness {
   const clock = fakeClock();
   const carrier = fakeCarrier();
-  const spool = createMemorySpool({
+  const memory = createMemorySpool({
     limits: { maxMessages: 100_000, maxBytes: 100_000_000 },
     now: () => clock.now(),
   });
+  const mark = opts.sentUpTo;
+  const spool: Spool = mark ? { ...memory, sentUpTo: async (lane) => mark(lane) } : memory;
   const topology = opts.topology ?? new Map([[LANE.nick, new Set([LANE.room])]]);
   const seen: string[] = [];
   const loop = createDeliveryLoop({
