@@ -8,7 +8,7 @@
  */
 import type { ClientBase } from "pg";
 import { GatewayError } from "../core/errors.ts";
-import { describe, sqlState } from "./postgres-errors.ts";
+import { describe, isConnectionError, sqlState } from "./postgres-errors.ts";
 import { insertPosts, type PostRows } from "./postgres-statements.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
 
@@ -50,7 +50,11 @@ export interface BatchOutcome<F> {
 
 /** The hooks of a batch: `first` runs right after BEGIN (and the write lock), `last` right before COMMIT. */
 export interface BatchHooks<F> {
-  /** The statement that opens the transaction (BEGIN, and whatever must come with it). */
+  /**
+   * The statements that open the transaction (BEGIN, and whatever must come with it). When
+   * the last of them returns a row with an `xid` (`pg_current_xact_id()`), a connection
+   * lost during COMMIT throws CommitInDoubt with it.
+   */
   readonly begin: string;
   first(tx: Tx): Promise<F>;
   last(tx: Tx): Promise<void>;
@@ -72,10 +76,27 @@ function refusable(err: unknown): boolean {
 class Refused extends Error {}
 
 /**
+ * Thrown when the connection failed during COMMIT: the transaction `xid` may or may not
+ * have committed. `outcome` is what the batch did if it did; `pg_xact_status(xid)` on
+ * another connection tells which (https://www.postgresql.org/docs/15/functions-info.html).
+ */
+export class CommitInDoubt<F> extends Error {
+  readonly xid: string;
+  readonly outcome: BatchOutcome<F>;
+
+  constructor(xid: string, outcome: BatchOutcome<F>, cause: unknown) {
+    super(`the connection failed during COMMIT: ${describe(cause)}`, { cause });
+    this.name = "CommitInDoubt";
+    this.xid = xid;
+    this.outcome = outcome;
+  }
+}
+
+/**
  * Runs `batch` in one transaction on `tx` and commits it. Anything else failing rolls the
  * whole batch back and throws: a dropped connection, a server shutting down, a timeout.
- * When COMMIT itself fails that way, the outcome is unknown to us (it may have committed):
- * the posts are refused 503 all the same, and the caller's retry finds its dedupe claim.
+ * When the connection fails during COMMIT itself, the outcome is unknown here (it may have
+ * committed): that throws CommitInDoubt, for the committer to find out.
  *
  * First without savepoints (each costs two round trips), each run of plain posts in one
  * INSERT; only when a post is refused is the batch rolled back and run again, one write at
@@ -103,8 +124,9 @@ async function attempt<F>(
 ): Promise<BatchOutcome<F>> {
   const done: Array<{ w: Write; value: unknown; delta: Delta }> = [];
   const refused: Array<{ w: Write; err: GatewayError }> = [];
+  let xid: string | undefined;
   try {
-    await tx.query(hooks.begin);
+    xid = xidOf(await tx.query(hooks.begin));
     const first = await hooks.first(tx);
     for (let i = 0; i < batch.length; i++) {
       const w = batch[i] as Write;
@@ -138,13 +160,27 @@ async function attempt<F>(
       }
     }
     await hooks.last(tx);
-    await tx.query("COMMIT");
+    try {
+      await tx.query("COMMIT");
+    } catch (err) {
+      if (xid !== undefined && isConnectionError(err)) {
+        throw new CommitInDoubt(xid, { done, refused, first }, err);
+      }
+      throw err;
+    }
     return { done, refused, first };
   } catch (err) {
     // On a dropped connection this fails too; the server rolls back what it had.
     await tx.query("ROLLBACK").catch(() => {});
     throw err;
   }
+}
+
+/** The `xid` the last of the begin statements returned, if any. */
+function xidOf(result: unknown): string | undefined {
+  const last = Array.isArray(result) ? result.at(-1) : result;
+  const xid = (last as { rows?: Array<{ xid?: unknown }> } | undefined)?.rows?.[0]?.xid;
+  return xid === undefined || xid === null ? undefined : String(xid);
 }
 
 /** Inserts the run of plain posts that starts at `batch[from]` in one statement; returns its length. */

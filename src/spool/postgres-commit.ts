@@ -15,7 +15,15 @@
 import type pg from "pg";
 import { GatewayError } from "../core/errors.ts";
 import { SWEEP_INTERVAL_MS } from "./expiry.ts";
-import { add, type BatchOutcome, runBatch, type Tx, type Write, ZERO } from "./postgres-batch.ts";
+import {
+  add,
+  type BatchOutcome,
+  CommitInDoubt,
+  runBatch,
+  type Tx,
+  type Write,
+  ZERO,
+} from "./postgres-batch.ts";
 import { sweep as sweepClaims } from "./postgres-claims.ts";
 import { describe, isConnectionError } from "./postgres-errors.ts";
 import { type PostRows, readCounts } from "./postgres-statements.ts";
@@ -35,6 +43,10 @@ const RECOUNT_MS = 1000;
 const PROBE_MS = 1000;
 /** The advisory lock (keys "xmpp", 1) every write transaction holds until it ends. */
 const WRITE_LOCK = "pg_advisory_xact_lock(2020438128, 1)";
+/** How long a commit whose connection failed during COMMIT may take to learn whether it committed. */
+const IN_DOUBT_MS = 10_000;
+/** Between two questions about it. */
+const IN_DOUBT_POLL_MS = 250;
 
 const WRITABLE: SpoolHealth = Object.freeze({ writable: true });
 
@@ -133,8 +145,9 @@ export function createCommitter(o: CommitterOptions): Committer {
     try {
       if (client instanceof Error) throw client;
       outcome = await runBatch(client, batch, {
-        // One round trip: BEGIN, and the lock that orders the gateways' commits.
-        begin: `BEGIN; SELECT ${WRITE_LOCK}`,
+        // One round trip: BEGIN, the lock that orders the gateways' commits, and the
+        // transaction's id, to ask about it if the connection fails during COMMIT.
+        begin: `BEGIN; SELECT ${WRITE_LOCK}; SELECT pg_current_xact_id()::text AS xid`,
         first: (tx) => (recount ? readCounts(tx) : Promise.resolve(undefined)),
         last: (tx) => (sweep ? sweepClaims(tx, at) : Promise.resolve()),
       });
@@ -142,13 +155,23 @@ export function createCommitter(o: CommitterOptions): Committer {
     } catch (err) {
       // A connection that failed is closed, not reused: its state is unknown.
       if (!(client instanceof Error)) client.release(true);
-      const e = unavailable(`the spool ${where} could not be written: ${describe(err)}`, err);
-      failed(e.message);
-      for (const w of batch) {
-        if (w.reserved) add(reserved, w.reserved, -1);
-        w.reject(e);
+      const status = err instanceof CommitInDoubt ? await statusOf(err.xid) : undefined;
+      if (status === "committed") {
+        // The reply to COMMIT was lost, not the commit: the posts are stored, say so.
+        outcome = (err as CommitInDoubt<Counts | undefined>).outcome;
+      } else {
+        const why =
+          err instanceof CommitInDoubt && status === undefined
+            ? `the spool ${where} lost the connection during a commit and could not learn within ${IN_DOUBT_MS / 1000} s whether it committed (${describe(err.cause)}): the post may be stored; a retry with the same Idempotency-Key is answered once`
+            : `the spool ${where} could not be written: ${describe(err)}`;
+        const e = unavailable(why, err);
+        failed(e.message);
+        for (const w of batch) {
+          if (w.reserved) add(reserved, w.reserved, -1);
+          w.reject(e);
+        }
+        return;
       }
-      return;
     }
     health = WRITABLE;
     probeDue = false;
@@ -168,6 +191,24 @@ export function createCommitter(o: CommitterOptions): Committer {
     }
     if (batch.length > 0) {
       o.onCommit?.({ operations: batch.length, ms: performance.now() - started });
+    }
+  }
+
+  /**
+   * Whether transaction `xid` committed, asked on another connection until the database
+   * answers "committed" or "aborted" (a transaction cut off by a crash is aborted once the
+   * server is back), for IN_DOUBT_MS at most; undefined when it never said.
+   */
+  async function statusOf(xid: string): Promise<"committed" | "aborted" | undefined> {
+    const by = performance.now() + IN_DOUBT_MS;
+    for (;;) {
+      const status = await pool
+        .query({ text: "SELECT pg_xact_status($1::xid8) AS status", values: [xid] })
+        .then((r) => r.rows[0]?.status as string | null | undefined)
+        .catch(() => undefined);
+      if (status === "committed" || status === "aborted") return status;
+      if (performance.now() + IN_DOUBT_POLL_MS >= by) return undefined;
+      await new Promise((r) => setTimeout(r, IN_DOUBT_POLL_MS));
     }
   }
 
