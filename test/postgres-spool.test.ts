@@ -59,6 +59,10 @@ test("PostgreSQL spool: delivered; 503 with Retry-After while the database is do
   const first = await post("stored in PostgreSQL");
   assert.equal(first.status, 200, first.body);
   await observer.waitFor((m) => m.body === "stored in PostgreSQL");
+  // PostgreSQL text cannot hold NUL; XML cannot either: the body's NUL is shown as ␀.
+  const nul = await post("a\u0000b");
+  assert.equal(nul.status, 200, nul.body);
+  await observer.waitFor((m) => m.body === "a\u2400b");
 
   await pg.down();
   const refused = await post("posted while the database is down");
