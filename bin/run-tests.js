@@ -21,7 +21,7 @@ const missing = [
   ["/usr/bin/python3 -c 'import slixmpp'", "python3-slixmpp"],
   ["command -v nginx || test -x /usr/sbin/nginx", "nginx"],
   ["command -v amtool", "prometheus-alertmanager"],
-  // src/spool/postgres.test.ts starts its own PostgreSQL (Debian's binaries are off PATH).
+  // test/spool-postgres*.test.ts start their own PostgreSQL (Debian's binaries are off PATH).
   ["ls /usr/lib/postgresql/*/bin/initdb || command -v initdb", "postgresql"],
   // test/container-run.test.ts builds and runs the image (no Docker engine needed).
   ["command -v podman", "podman"],

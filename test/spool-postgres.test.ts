@@ -4,15 +4,20 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { GatewayError, isCode } from "../core/errors.ts";
-import { type PostgresServer, startPostgres } from "../devserver/postgres.ts";
-import { sleep } from "../devserver/process.ts";
-import { openPostgresSpool, type PostgresSpoolOptions } from "./postgres.ts";
-import { PG_MIGRATIONS } from "./postgres-migrations.ts";
-import { message, type OpenSpool, rejectsWith, spoolContract } from "./spool.contract.ts";
-import { spoolAnchorContract } from "./spool-anchor.contract.ts";
-import { spoolDedupeContract } from "./spool-dedupe.contract.ts";
-import type { Spool, SpoolLimits } from "./types.ts";
+import { GatewayError, isCode } from "../src/core/errors.ts";
+import { type PostgresServer, startPostgres } from "../src/devserver/postgres.ts";
+import { sleep } from "../src/devserver/process.ts";
+import { openPostgresSpool, type PostgresSpoolOptions } from "../src/spool/postgres.ts";
+import { PG_MIGRATIONS } from "../src/spool/postgres-migrations.ts";
+import {
+  message,
+  type OpenSpool,
+  rejectsWith,
+  spoolContract,
+} from "../src/spool/spool.contract.ts";
+import { spoolAnchorContract } from "../src/spool/spool-anchor.contract.ts";
+import { spoolDedupeContract } from "../src/spool/spool-dedupe.contract.ts";
+import type { Spool, SpoolLimits } from "../src/spool/types.ts";
 
 const ROOMY: SpoolLimits = { maxMessages: 100_000, maxBytes: 100_000_000 };
 const LANE = { room: "ops@conf.example.org", nick: "bot" };

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { isCode } from "../core/errors.ts";
-import { type PostgresServer, startPostgres } from "../devserver/postgres.ts";
-import { openPostgresSpool } from "./postgres.ts";
-import { message } from "./spool.contract.ts";
+import { isCode } from "../src/core/errors.ts";
+import { type PostgresServer, startPostgres } from "../src/devserver/postgres.ts";
+import { openPostgresSpool } from "../src/spool/postgres.ts";
+import { message } from "../src/spool/spool.contract.ts";
 
 const ROOMY = { maxMessages: 100_000, maxBytes: 100_000_000 };
 const LANE = { room: "ops@conf.example.org", nick: "bot" };

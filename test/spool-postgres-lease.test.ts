@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { type PostgresServer, startPostgres } from "../devserver/postgres.ts";
-import { sleep } from "../devserver/process.ts";
-import { openPostgresSpool, type PostgresSpool } from "./postgres.ts";
-import { createLeaseClient, type LeaseClient } from "./postgres-lease.ts";
-import { message, rejectsWith } from "./spool.contract.ts";
+import { type PostgresServer, startPostgres } from "../src/devserver/postgres.ts";
+import { sleep } from "../src/devserver/process.ts";
+import { openPostgresSpool, type PostgresSpool } from "../src/spool/postgres.ts";
+import { createLeaseClient, type LeaseClient } from "../src/spool/postgres-lease.ts";
+import { message, rejectsWith } from "../src/spool/spool.contract.ts";
 
 const TTL = 300;
 const ACCOUNT = "bot@example.org";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import pg from "pg";
-import { type PostgresServer, requirePostgres, startPostgres } from "./postgres.ts";
+import { type PostgresServer, requirePostgres, startPostgres } from "../src/devserver/postgres.ts";
 
 let server: PostgresServer;
 before(async () => {
