@@ -49,7 +49,7 @@ async function withLeases(fn: (h: Harness) => Promise<void>): Promise<void> {
 
 /** The bodies a fenced claim of LANE gets with `token`. */
 async function claim(spool: PostgresSpool, token: number, account = ACCOUNT) {
-  return (await spool.pending(LANE, 10, 0, { account, token })).map((m) => m.body);
+  return (await spool.claim(LANE, 10, 0, { account, token })).map((m) => m.body);
 }
 
 /** Calls `acquire` until it takes the lease (within `ms`); resolves with the lease and when. */
@@ -266,7 +266,7 @@ test("a fenced claim raises its lane's send mark to the last seq it handed out, 
     assert.equal(await spool.sentUpTo(LANE), 0, "nor raises the mark");
 
     assert.deepEqual(
-      (await spool.pending(LANE, 2, 0, { account: ACCOUNT, token: lease.token })).map((m) => m.seq),
+      (await spool.claim(LANE, 2, 0, { account: ACCOUNT, token: lease.token })).map((m) => m.seq),
       [one, two],
     );
     // Another connection sees it at once: the claim's statement committed it.
@@ -285,9 +285,13 @@ test("a fenced claim raises its lane's send mark to the last seq it handed out, 
       await other.end();
     }
     // A claim again from the start (a resend) never lowers it; one further raises it.
-    await spool.pending(LANE, 1, 0, { account: ACCOUNT, token: lease.token });
+    await spool.claim(LANE, 1, 0, { account: ACCOUNT, token: lease.token });
     assert.equal(await spool.sentUpTo(LANE), two);
-    await spool.pending(LANE, 10, two, { account: ACCOUNT, token: lease.token });
+    await spool.claim(LANE, 10, two, { account: ACCOUNT, token: lease.token });
     assert.equal(await spool.sentUpTo(LANE), three);
     assert.equal(await spool.sentUpTo({ ...LANE, nick: "other" }), 0, "per lane");
+    // Without a fence (one gateway alone on the database) a claim marks all the same.
+    await spool.enqueue([message({ ...LANE, nick: "other" }, "four")]);
+    const [four] = await spool.claim({ ...LANE, nick: "other" }, 10, 0);
+    assert.equal(await spool.sentUpTo({ ...LANE, nick: "other" }), four?.seq);
   }));

@@ -8,7 +8,7 @@ import { GatewayError, isCode } from "../src/core/errors.ts";
 import { type PostgresServer, startPostgres } from "../src/devserver/postgres.ts";
 import { sleep } from "../src/devserver/process.ts";
 import { openPostgresSpool, type PostgresSpoolOptions } from "../src/spool/postgres.ts";
-import { PG_MIGRATIONS } from "../src/spool/postgres-migrations.ts";
+import { migratePostgres, PG_MIGRATIONS } from "../src/spool/postgres-migrations.ts";
 import {
   message,
   type OpenSpool,
@@ -129,6 +129,38 @@ test("gateways opening one empty database at once migrate it once", async () => 
     const rows = await query(db.url, "SELECT version FROM schema_version");
     assert.equal(rows.length, PG_MIGRATIONS.length);
     await Promise.all(spools.map((s) => s.close()));
+  } finally {
+    await db.drop();
+  }
+});
+
+test("a database of schema version 2 is migrated with every queued message marked as possibly sent", async () => {
+  const db = await freshDatabase();
+  try {
+    // Version 2 exactly as released: migrations are never edited once released.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await migratePostgres(client, "test", PG_MIGRATIONS.slice(0, 2));
+      await client.query(
+        `INSERT INTO messages (id, post_id, route, room, nick, body, bytes, created_at) VALUES
+         ('q1', 'p1', 'r', $1, 'bot', 'one', 3, 1000), ('q2', 'p2', 'r', $1, 'bot', 'two', 3, 1001),
+         ('q3', 'p3', 'r', $1, 'other', 'three', 5, 1002)`,
+        [LANE.room],
+      );
+    } finally {
+      await client.end();
+    }
+    const spool = await openPostgresSpool({ url: db.url, limits: ROOMY });
+    try {
+      for (const lane of [LANE, { ...LANE, nick: "other" }]) {
+        const last = (await spool.pending(lane, 10)).at(-1)?.seq;
+        assert.ok(last !== undefined);
+        assert.equal(await spool.sentUpTo(lane), last, lane.nick);
+      }
+    } finally {
+      await spool.close();
+    }
   } finally {
     await db.drop();
   }

@@ -223,7 +223,7 @@ export function createDeliveryLoop(deps: {
     let sent = 0;
     for (;;) {
       const limit = want - sent;
-      const batch = await spool.pending(s.lane, limit, s.cursor, fence);
+      const batch = await spool.claim(s.lane, limit, s.cursor, fence);
       const extras = batch.some((m) => m.thread)
         ? await Promise.all(batch.map((m) => threads.extrasFor(m)))
         : [];

@@ -37,6 +37,8 @@ export interface MemoryStore {
   readonly claims: Map<string, StoredClaim>;
   /** Thread anchors by `keyOf(room, group)`, expired ones until a sweep. */
   readonly anchors: Map<string, StoredAnchor>;
+  /** Send marks by `keyOf(room, nick)`: the last seq `claim` returned for the lane. */
+  readonly marks: Map<string, number>;
   /** UTF-8 bytes of the queued bodies. */
   bytes: number;
   /** The last seq handed out; like AUTOINCREMENT, never handed out again. */
@@ -50,6 +52,7 @@ export function createMemoryStore(): MemoryStore {
     dead: new Map(),
     claims: new Map(),
     anchors: new Map(),
+    marks: new Map(),
     bytes: 0,
     lastSeq: 0,
   };

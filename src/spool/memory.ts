@@ -181,6 +181,16 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
     });
   }
 
+  function pendingOf(lane: Lane, limit: number, afterSeq: number): SpooledMessage[] {
+    const n = limitOf(limit);
+    const out: SpooledMessage[] = [];
+    for (const m of store.messages.values()) {
+      if (out.length >= n) break;
+      if (m.room === lane.room && m.nick === lane.nick && m.seq > afterSeq) out.push({ ...m });
+    }
+    return out;
+  }
+
   return {
     enqueue,
     enqueueOnce,
@@ -194,18 +204,16 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
         }
         return [...lanes.values()].sort((a, b) => binary(a.room, b.room) || binary(a.nick, b.nick));
       }),
-    pending: (lane, limit, afterSeq = 0) =>
+    pending: (lane, limit, afterSeq = 0) => read(() => pendingOf(lane, limit, afterSeq)),
+    claim: (lane, limit, afterSeq) =>
       read(() => {
-        const n = limitOf(limit);
-        const out: SpooledMessage[] = [];
-        for (const m of store.messages.values()) {
-          if (out.length >= n) break;
-          if (m.room === lane.room && m.nick === lane.nick && m.seq > afterSeq) out.push({ ...m });
-        }
+        const out = pendingOf(lane, limit, afterSeq);
+        const last = out.at(-1)?.seq;
+        const key = keyOf(lane.room, lane.nick);
+        if (last !== undefined && last > (store.marks.get(key) ?? 0)) store.marks.set(key, last);
         return out;
       }),
-    // One gateway: every queued message may have been sent.
-    sentUpTo: () => read(() => Number.POSITIVE_INFINITY),
+    sentUpTo: (lane) => read(() => store.marks.get(keyOf(lane.room, lane.nick)) ?? 0),
     delivered: (ids) =>
       write(() => {
         for (const id of ids) take(store, id);

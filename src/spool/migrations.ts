@@ -83,6 +83,19 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (room, grp)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 3 (issue 14): each lane's send mark, the highest seq its sender may have sent
+  // (`sqlite-marks.ts`). What is queued at the upgrade may have been sent by the gateway
+  // before it: all of it counts. WITHOUT ROWID: looked up by its key only.
+  `
+  CREATE TABLE send_marks (
+    room TEXT NOT NULL,
+    nick TEXT NOT NULL,
+    upto INTEGER NOT NULL,
+    PRIMARY KEY (room, nick)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO send_marks (room, nick, upto)
+  SELECT room, nick, max(seq) FROM messages GROUP BY room, nick;
+  `,
 ];
 
 /**

@@ -6,7 +6,7 @@
  *
  * Fencing: the token changes whenever the lease is taken rather than extended (by another
  * holder, or by the same one after its lease ran out or was given up), and the delivery
- * loop claims its messages with it (`PostgresSpool.pending(…, fence)`). A sender that was
+ * loop claims its messages with it (`PostgresSpool.claim(…, fence)`). A sender that was
  * paused past its expiry and resumes finds renew() false and its claims empty.
  *
  * Each statement is one autocommit statement on a small pool of the lease client's own:

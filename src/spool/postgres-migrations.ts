@@ -86,9 +86,10 @@ export const PG_MIGRATIONS: readonly string[] = [
     expires_at timestamptz NOT NULL
   );
   `,
-  // 3: how far each lane's sender got: the highest seq a fenced claim handed out, raised
-  // by the claim's own statement, so that a message is never sent before its lane's row
-  // says it may have been. A takeover looks in the room only for messages at or below it.
+  // 3: how far each lane's sender got: the highest seq a claim handed out, raised by the
+  // claim's own statement, so that a message is never sent before its lane's row says it
+  // may have been. A takeover looks in the room only for messages at or below it. What is
+  // queued at the upgrade may have been sent by the gateway before it: all of it counts.
   `
   CREATE TABLE send_marks (
     room text COLLATE "C" NOT NULL,
@@ -96,6 +97,8 @@ export const PG_MIGRATIONS: readonly string[] = [
     upto bigint NOT NULL,
     PRIMARY KEY (room, nick)
   );
+  INSERT INTO send_marks (room, nick, upto)
+  SELECT room, nick, max(seq) FROM messages GROUP BY room, nick;
   `,
 ];
 

@@ -156,50 +156,57 @@ export async function purge(tx: Tx, ids: readonly string[] | undefined): Promise
   return r.rowCount ?? 0;
 }
 
-/**
- * Up to `limit` (null: all) messages of the lane after `afterSeq`, in order. With `fence`,
- * none unless its token is still the account's lease token, unexpired by the database's
- * clock (`postgres-lease.ts`): checked by the same statement that reads the messages.
- * That statement also raises the lane's send mark to the last seq it hands out, and
- * commits it before the rows reach the sender (migration 3, `sentUpTo`).
- */
+/** Up to `limit` (null: all) messages of the lane after `afterSeq`, in order. */
 export async function pending(
+  tx: Tx,
+  lane: Lane,
+  limit: number | null,
+  afterSeq: number,
+): Promise<SpooledMessage[]> {
+  const { rows } = await run(
+    tx,
+    "pending",
+    `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
+     ORDER BY seq LIMIT $4`,
+    [lane.room, lane.nick, afterSeq, limit],
+  );
+  return rows.map(toMessage);
+}
+
+/**
+ * The sender's read (Spool.claim): as `pending`, and one statement raises the lane's send
+ * mark to the last seq it hands out; autocommit, so the mark is committed before the rows
+ * reach the sender (migration 3). With `fence`, none unless its token is still the
+ * account's lease token, unexpired by the database's clock (`postgres-lease.ts`), checked
+ * by the same statement. The EXISTS names no column of messages: the planner runs it
+ * once, before the scan.
+ */
+export async function claim(
   tx: Tx,
   lane: Lane,
   limit: number | null,
   afterSeq: number,
   fence?: LeaseFence,
 ): Promise<SpooledMessage[]> {
-  const values = [lane.room, lane.nick, afterSeq, limit];
-  const { rows } =
-    fence === undefined
-      ? await run(
-          tx,
-          "pending",
-          `SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
-           ORDER BY seq LIMIT $4`,
-          values,
-        )
-      : // The EXISTS names no column of messages: the planner runs it once, before the scan.
-        await run(
-          tx,
-          "pending_fenced",
-          `WITH claimed AS (
-             SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
-               AND EXISTS (SELECT 1 FROM leases
-                           WHERE account = $5 AND token = $6 AND expires_at > now())
-             ORDER BY seq LIMIT $4),
-           marked AS (
-             INSERT INTO send_marks AS s (room, nick, upto)
-             SELECT $1, $2, max(seq) FROM claimed HAVING count(*) > 0
-             ON CONFLICT (room, nick) DO UPDATE SET upto = greatest(s.upto, excluded.upto))
-           SELECT * FROM claimed ORDER BY seq`,
-          [...values, fence.account, fence.token],
-        );
+  const { rows } = await run(
+    tx,
+    "claim",
+    `WITH claimed AS (
+       SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
+         AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM leases
+                     WHERE account = $5 AND token = $6 AND expires_at > now()))
+       ORDER BY seq LIMIT $4),
+     marked AS (
+       INSERT INTO send_marks AS s (room, nick, upto)
+       SELECT $1, $2, max(seq) FROM claimed HAVING count(*) > 0
+       ON CONFLICT (room, nick) DO UPDATE SET upto = greatest(s.upto, excluded.upto))
+     SELECT * FROM claimed ORDER BY seq`,
+    [lane.room, lane.nick, afterSeq, limit, fence?.account ?? null, fence?.token ?? null],
+  );
   return rows.map(toMessage);
 }
 
-/** The lane's send mark: the highest seq a fenced claim handed out (0: none ever). */
+/** The lane's send mark: the highest seq a claim handed out (0: none ever). */
 export async function sentUpTo(tx: Tx, lane: Lane): Promise<number> {
   const { rows } = await run(
     tx,

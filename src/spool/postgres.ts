@@ -7,7 +7,7 @@
  * (`postgres-statements.ts`, `postgres-claims.ts`). When the database cannot be reached,
  * calls fail UNAVAILABLE with a Retry-After and health() says why, until a write goes
  * through again; nothing needs restarting. With several gateways, a claim can be fenced
- * by the account's lease (`postgres-lease.ts`): `pending(…, fence)`.
+ * by the account's lease (`postgres-lease.ts`): `claim(…, fence)`.
  */
 import pg from "pg";
 import { GatewayError } from "../core/errors.ts";
@@ -47,16 +47,11 @@ export interface PostgresSpoolOptions {
  */
 export interface PostgresSpool extends Spool {
   /**
-   * As Spool.pending; with `fence`, nothing (an empty list) unless `fence.token` is still
+   * As Spool.claim; with `fence`, nothing (an empty list) unless `fence.token` is still
    * the lease token of `fence.account`, unexpired by the database's clock, checked in the
    * same statement: a sender that lost its lease, paused or not, claims nothing.
    */
-  pending(
-    lane: Lane,
-    limit: number,
-    afterSeq?: number,
-    fence?: LeaseFence,
-  ): Promise<SpooledMessage[]>;
+  claim(lane: Lane, limit: number, afterSeq: number, fence?: LeaseFence): Promise<SpooledMessage[]>;
 }
 
 /** Opens (migrating when needed) the spool in the database at `opts.url`; rejects UNAVAILABLE when it cannot be reached. */
@@ -181,9 +176,13 @@ function postgresSpool(
     },
     claimed: (route, key) => c.read((tx) => claims.claimedBy(tx, route, key, now())),
     lanes: () => c.read((tx) => sql.lanes(tx)),
-    async pending(lane, limit, afterSeq = 0, fence) {
+    async pending(lane, limit, afterSeq = 0) {
       const n = limitOf(limit);
-      return c.read((tx) => sql.pending(tx, lane, Number.isFinite(n) ? n : null, afterSeq, fence));
+      return c.read((tx) => sql.pending(tx, lane, Number.isFinite(n) ? n : null, afterSeq));
+    },
+    async claim(lane, limit, afterSeq, fence) {
+      const n = limitOf(limit);
+      return c.read((tx) => sql.claim(tx, lane, Number.isFinite(n) ? n : null, afterSeq, fence));
     },
     sentUpTo: (lane) => c.read((tx) => sql.sentUpTo(tx, lane)),
     delivered: (ids) =>

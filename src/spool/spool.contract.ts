@@ -152,6 +152,33 @@ export function spoolContract(name: string, open: OpenSpool): void {
     );
 
     test(
+      "claim reads as pending does, and the lane's send mark covers what it returned, after a reopen too",
+      withSpool(ROOMY, async (h) => {
+        const stored = await h.spool.enqueue(["c1", "c2", "c3", "c4"].map((b) => message(A, b)));
+        await h.spool.enqueue([message(B, "other lane")]);
+        const [s1, s2, , s4] = stored.map((m) => m.seq);
+        assert.ok(s1 !== undefined && s2 !== undefined && s4 !== undefined);
+        const claimed = await h.spool.claim(A, 2, 0);
+        assert.deepEqual(
+          claimed.map((m) => m.body),
+          ["c1", "c2"],
+        );
+        assert.deepEqual(claimed, await h.spool.pending(A, 2), "the same rows as pending");
+        assert.ok((await h.spool.sentUpTo(A)) >= s2, "covers the last claimed");
+        assert.deepEqual(
+          (await h.spool.claim(A, 10, s2)).map((m) => m.body),
+          ["c3", "c4"],
+          "afterSeq",
+        );
+        assert.deepEqual(await h.spool.claim(A, 10, s4), [], "nothing left: nothing claimed");
+        const reopened = await h.reopen();
+        assert.ok((await reopened.sentUpTo(A)) >= s4, "durable");
+        await reopened.claim(A, 1, 0); // a resend from the start never lowers it
+        assert.ok((await reopened.sentUpTo(A)) >= s4);
+      }),
+    );
+
+    test(
       "recordFailure counts attempts and keeps the last error",
       withSpool(ROOMY, async (h) => {
         const [m] = await h.spool.enqueue([message(A, "x")]);

@@ -6,6 +6,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { metaOf, toDeadLetter, toMessage } from "./rows.ts";
 import { prepareClaims } from "./sqlite-claims.ts";
+import { prepareMarks } from "./sqlite-marks.ts";
 import type { DeadLetter, Lane, NewMessage, SpooledMessage } from "./types.ts";
 
 /** How one write changes the spool's counts. */
@@ -80,6 +81,7 @@ export function prepareStatements(db: DatabaseSync) {
 
   return {
     ...prepareClaims(db),
+    ...prepareMarks(db),
     /** The stored counts, for the in-memory copy at open and after another process wrote. */
     counts(): Counts {
       const m = s.count.get() ?? {};

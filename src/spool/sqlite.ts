@@ -47,6 +47,8 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
   let seenVersion = sql.dataVersion();
   let syncedAt = performance.now();
   const queue: Write[] = [];
+  /** Lanes the queued posts go to: their commit marks a short tail (`sqlite-marks.ts`). */
+  let posted = new Map<string, Lane>();
   let timer: NodeJS.Immediate | undefined;
   /** Bookkeeping writes (delivered, failures) wait a little to share a commit. */
   let lazyTimer: NodeJS.Timeout | undefined;
@@ -110,6 +112,8 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     const batch = queue.splice(0, MAX_BATCH);
     if (queue.length > 0 && !closed) timer = setImmediate(flush);
     if (batch.length === 0) return;
+    // Marking a lane more than once, or for a post this batch does not hold, is harmless.
+    const lanes = queue.length > 0 ? [...posted.values()] : takePosted();
     const started = performance.now();
     const at = now();
     const sweep = at - sweptAt >= SWEEP_INTERVAL_MS;
@@ -119,6 +123,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
         first: syncExternal,
         last() {
           if (sweep) sql.sweep(at);
+          for (const lane of lanes) sql.markShortTail(lane);
           return sql.lastSeq();
         },
       });
@@ -143,6 +148,16 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       w.reject(err);
     }
     opts.onCommit?.({ operations: batch.length, ms: performance.now() - started });
+  }
+
+  function takePosted(): Lane[] {
+    const lanes = [...posted.values()];
+    posted = new Map();
+    return lanes;
+  }
+
+  function notePosted(messages: readonly NewMessage[]): void {
+    for (const { room, nick } of messages) posted.set(`${nick}\u0000${room}`, { room, nick });
   }
 
   /**
@@ -210,6 +225,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       const { bytes, want, full, createdAt } = admit(messages);
       if (full) throw full;
       add(reserved, want);
+      notePosted(messages);
       return write(() => ({ value: sql.insert(messages, bytes, createdAt), delta: want }), want);
     } catch (err) {
       return Promise.reject(err);
@@ -225,6 +241,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       // be stored is refused, in its own savepoint, when the commit finds no live claim.
       const reserve = full ? ZERO : want;
       add(reserved, reserve);
+      notePosted(messages);
       const ids = messages.map((m) => m.id);
       const postId = messages[0]?.postId ?? "";
       return write((): { value: EnqueueOnce; delta: Delta } => {
@@ -271,8 +288,14 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     lanes: () => read(() => sql.lanes()),
     pending: (lane: Lane, limit: number, afterSeq = 0) =>
       read(() => sql.pending(lane, limit, afterSeq)),
-    // One gateway: every queued message may have been sent (no mark is written per claim).
-    sentUpTo: () => read(() => Number.POSITIVE_INFINITY),
+    claim: (lane: Lane, limit: number, afterSeq: number) =>
+      read(() => {
+        const claimed = sql.pending(lane, limit, afterSeq);
+        const last = claimed.at(-1);
+        if (last !== undefined) sql.markClaimed(lane, last.seq);
+        return claimed;
+      }),
+    sentUpTo: (lane: Lane) => read(() => sql.mark(lane)),
     delivered: (ids) =>
       write(() => ({ value: undefined, delta: sql.remove(ids) }), undefined, true),
     recordFailure: (id, error) => lazily(() => sql.fail(id, error)),

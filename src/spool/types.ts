@@ -149,17 +149,20 @@ export interface Spool {
   /** Lanes that hold at least one message. A read of what is committed. */
   lanes(): Promise<Lane[]>;
   /** Up to `limit` messages of a lane with `seq > afterSeq`, in `seq` order. A read of what is committed. */
-  pending(
-    lane: Lane,
-    limit: number,
-    afterSeq?: number,
-    fence?: ClaimFence,
-  ): Promise<SpooledMessage[]>;
+  pending(lane: Lane, limit: number, afterSeq?: number): Promise<SpooledMessage[]>;
   /**
-   * At least the highest seq of the lane that `pending` with a fence ever handed out: no
-   * message above it can have been sent, so a rejoin need not look for those in the room.
-   * The PostgreSQL spool keeps it (its senders claim with a fence); the spools of a single
-   * gateway say Infinity: every queued message may have been sent.
+   * The sender's read: as `pending`, and the lane's send mark (`sentUpTo`) is raised to at
+   * least the last seq returned, durably, before it resolves, so that nothing is sent
+   * that the mark does not cover. With `fence` (several gateways), nothing (an empty
+   * list, the mark unchanged) unless its token is still the account's lease; spools of
+   * one gateway ignore it.
+   */
+  claim(lane: Lane, limit: number, afterSeq: number, fence?: ClaimFence): Promise<SpooledMessage[]>;
+  /**
+   * The lane's send mark: at least the highest seq `claim` ever returned for it, so no
+   * message above it can have been sent, and a rejoin need not look for those in the
+   * room. It may be higher (a spool may raise it ahead, to write it less often); 0 when
+   * nothing was ever claimed. A read of what is committed.
    */
   sentUpTo(lane: Lane): Promise<number>;
   /** The room confirmed these: remove them (batched with the next commit; resolves once durable). */
