@@ -86,7 +86,8 @@ export async function environment(server: ProsodyServer): Promise<Environment> {
     tmpFs: sh("findmnt", ["-n", "-o", "FSTYPE", "-T", os.tmpdir()]) || "unknown",
     fsyncMs: fsyncMs(),
     node: process.version,
-    prosody: /^Prosody (\S+)/m.exec(about)?.[1] ?? "unknown",
+    // "Prosody 0.12.3"; not "Prosody was unable to find lua-unbound" above it.
+    prosody: /^Prosody (\d\S*)$/m.exec(about)?.[1] ?? "unknown",
     lua: /^Lua version:\s*(.*)$/m.exec(about)?.[1]?.trim() ?? "unknown",
     commit: dirty ? `${commit} + uncommitted changes in src/, bin/ or package.json` : commit,
     packages: Object.fromEntries(
