@@ -188,20 +188,24 @@ export async function claim(
   afterSeq: number,
   fence?: LeaseFence,
 ): Promise<SpooledMessage[]> {
+  const leased =
+    fence === undefined
+      ? ""
+      : "AND EXISTS (SELECT 1 FROM leases WHERE account = $5 AND token = $6 AND expires_at > now())";
   const { rows } = await run(
     tx,
-    "claim",
+    fence === undefined ? "claim" : "claim_fenced",
     `WITH claimed AS (
-       SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3
-         AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM leases
-                     WHERE account = $5 AND token = $6 AND expires_at > now()))
+       SELECT ${COLUMNS} FROM messages WHERE room = $1 AND nick = $2 AND seq > $3 ${leased}
        ORDER BY seq LIMIT $4),
      marked AS (
        INSERT INTO send_marks AS s (room, nick, upto)
        SELECT $1, $2, max(seq) FROM claimed HAVING count(*) > 0
        ON CONFLICT (room, nick) DO UPDATE SET upto = greatest(s.upto, excluded.upto))
      SELECT * FROM claimed ORDER BY seq`,
-    [lane.room, lane.nick, afterSeq, limit, fence?.account ?? null, fence?.token ?? null],
+    fence === undefined
+      ? [lane.room, lane.nick, afterSeq, limit]
+      : [lane.room, lane.nick, afterSeq, limit, fence.account, fence.token],
   );
   return rows.map(toMessage);
 }
