@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import {
+  assertTraversable,
   findExecutable,
   freePort,
   PortInUseError,
@@ -94,7 +95,7 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
   const bin = requirePostgres();
   const owner = await runAs();
   const parent = os.tmpdir();
-  assertReachable(parent, owner);
+  if (owner !== undefined) assertTraversable(parent, RUN_AS);
   const dir = await mkdtemp(path.join(parent, "xmpp-msg-gw-postgres-"));
   try {
     const password = randomBytes(12).toString("hex");
@@ -291,19 +292,6 @@ async function runAs(): Promise<Owner> {
     );
   }
   return { uid, gid };
-}
-
-/** Throws unless `owner` may traverse `dir` and its parents. */
-function assertReachable(dir: string, owner: Owner): void {
-  if (owner === undefined) return;
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    if ((statSync(d).mode & 0o001) === 0) {
-      throw new Error(
-        `${d} is not reachable for the user ${RUN_AS}: chmod o+x it (0711) or set TMPDIR`,
-      );
-    }
-    if (d === path.dirname(d)) return;
-  }
 }
 
 /** Runs a command (as `owner` when given) with a time limit, failing with its output. */

@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
 } from "node:fs";
 import { rm as rmAsync } from "node:fs/promises";
 import net from "node:net";
@@ -154,6 +155,21 @@ export function descendantNamed(pid: number, name: string): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Throws unless others may traverse `dir` and its parents: a server the harness starts as
+ * another system user (`user`) must reach its files inside.
+ */
+export function assertTraversable(dir: string, user: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new Error(
+        `${d} is not reachable for the user ${user}: chmod o+x it (0711) or set TMPDIR`,
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
 }
 
 /** Resolves after `ms` milliseconds. */
