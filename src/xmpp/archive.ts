@@ -115,6 +115,8 @@ export async function readArchive(
  * Which of `ids`, sent by `nick`, the archive of `room` holds: pages from `start` (just
  * before the oldest unconfirmed message was accepted) until every id is accounted for or
  * the archive ends, however many pages that takes in a busy room; bounded in time only.
+ * `complete` is false when the reading stopped before either (the budget ran out, or a
+ * page failed): an id not found may then be in the part not read.
  */
 export async function findInArchive(
   stream: ArchiveStream,
@@ -122,23 +124,29 @@ export async function findInArchive(
   nick: string,
   ids: ReadonlySet<string>,
   opts: { start: Date; clock: { now(): number }; budgetMs?: number; pageSize?: number },
-): Promise<string[]> {
+): Promise<{ found: string[]; complete: boolean }> {
   const found = new Set<string>();
   const deadline = opts.clock.now() + (opts.budgetMs ?? 120_000);
   let after: string | undefined;
-  do {
-    // A page that fails ends the reading, but what earlier pages found still counts.
+  for (let first = true; ; first = false) {
+    // A page that fails ends the reading, but what earlier pages found still counts. The
+    // first one failing says there is no archive to read (the caller's catch).
     const page = await readPage(stream, room, {
       start: opts.start,
       after,
       max: opts.pageSize ?? 250,
       timeoutMs: 10_000,
-    }).catch(() => undefined);
-    if (!page) break;
+    }).catch((err: unknown) => {
+      if (first) throw err;
+      return undefined;
+    });
+    if (!page) return { found: [...found], complete: false };
     for (const m of page.messages) {
       if (m.nick === nick && m.id !== undefined && ids.has(m.id)) found.add(m.id);
     }
     after = page.next;
-  } while (after !== undefined && found.size < ids.size && opts.clock.now() < deadline);
-  return [...found];
+    if (after === undefined || found.size === ids.size)
+      return { found: [...found], complete: true };
+    if (opts.clock.now() >= deadline) return { found: [...found], complete: false };
+  }
 }

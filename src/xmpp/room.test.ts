@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { xml } from "@xmpp/xml";
+import pino from "pino";
 import {
   archivePage,
   connectedSession,
@@ -231,4 +232,48 @@ test("self-ping: not-acceptable means not an occupant; other errors and results 
   ]);
   clock.advance(600_000);
   assert.equal(stream.requests.length, 3, "no pings once out of the room");
+});
+
+test("an archive check that runs out of time joins with what it found, and says that the rest may arrive twice", async () => {
+  const lines: Array<{ level: number; msg: string; notFound?: number }> = [];
+  const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const { session, stream, clock, facts } = await connectedSession({ log });
+  // Each page takes 50 s of the 120 s budget; m2 would be on a page never read.
+  for (let page = 1; page <= 5; page++) {
+    const messages = [{ nick: "bot", id: page === 1 ? "m1" : `other-${page}` }];
+    const answer = archivePage(ROOM, messages, { last: `p${page}` });
+    stream.answers.push((iq, s) => {
+      clock.advance(50_000);
+      return typeof answer === "function" ? answer(iq, s) : answer;
+    });
+  }
+  session.join(ROOM, lookFor("m1", "m2", "m3"));
+  stream.push(occupantPresence(ROOM, "bot", [110]));
+  stream.push(subject(ROOM));
+  await flush();
+  assert.deepEqual(facts, [["joined", ROOM, ["m1"]]]);
+  assert.equal(stream.requests.length, 3, "stopped once the budget was spent");
+  const warned = lines.filter((l) => l.level === 40);
+  assert.equal(warned.length, 1, JSON.stringify(lines));
+  assert.equal(warned[0]?.notFound, 2);
+  assert.match(
+    warned[0]?.msg ?? "",
+    /stopped before the end .* 2 unconfirmed message\(s\) .* may arrive twice/,
+  );
+});
+
+test("an archive read to its end, or until every id is found, says nothing more", async () => {
+  const lines: Array<{ level: number }> = [];
+  const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const { session, stream, facts } = await connectedSession({ log });
+  stream.answers.push(archivePage(ROOM, [{ nick: "bot", id: "m1" }], { complete: true }));
+  session.join(ROOM, lookFor("m1", "m2"));
+  stream.push(occupantPresence(ROOM, "bot", [110]));
+  stream.push(subject(ROOM));
+  await flush();
+  assert.deepEqual(facts, [["joined", ROOM, ["m1"]]]);
+  assert.deepEqual(
+    lines.filter((l) => l.level >= 40),
+    [],
+  );
 });

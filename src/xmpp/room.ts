@@ -98,8 +98,15 @@ export function joinRoom(deps: {
       start: new Date((lookFor?.since ?? clock.now()) - 60_000),
       clock,
     })
-      .then((ids) => {
-        for (const id of ids) found.add(id);
+      .then((r) => {
+        for (const id of r.found) found.add(id);
+        const unread = missing.size - r.found.length;
+        if (!r.complete && unread > 0) {
+          log.warn(
+            { room, notFound: unread },
+            `the archive check stopped before the end of ${room}'s archive (its time ran out, or a page failed): ${unread} unconfirmed message(s) not found in what was read will be sent again, and may arrive twice`,
+          );
+        }
       })
       .catch((err) =>
         log.debug({ room, err: String(err) }, "no archive to check; the history had to do"),

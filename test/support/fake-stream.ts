@@ -3,7 +3,7 @@
 // stanzas, acknowledgements and the stream's end, all synchronously.
 import { EventEmitter } from "node:events";
 import { type Element, xml } from "@xmpp/xml";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import type { XmppSettings } from "../../src/config/index.ts";
 import type { SessionInfo, StreamFault } from "../../src/delivery/port.ts";
 import { createSession, type Session, type SessionReport } from "../../src/xmpp/session.ts";
@@ -164,7 +164,13 @@ export const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** A session on a fake stream, connected, with its clock and facts. */
 export async function connectedSession(
-  opts: { nick?: string; acks?: boolean; selfPingMs?: number; streams?: FakeStream[] } = {},
+  opts: {
+    nick?: string;
+    acks?: boolean;
+    selfPingMs?: number;
+    streams?: FakeStream[];
+    log?: Logger;
+  } = {},
 ): Promise<{
   session: Session;
   stream: FakeStream;
@@ -179,7 +185,7 @@ export async function connectedSession(
   const session = createSession({
     settings: SETTINGS,
     nick: opts.nick ?? "bot",
-    log: pino({ level: "silent" }),
+    log: opts.log ?? pino({ level: "silent" }),
     clock,
     selfPingMs: opts.selfPingMs ?? 0,
     report,
