@@ -1,9 +1,10 @@
 // `xmpp-msg-gw check` as an operator runs it, against a real Prosody.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { startPostgres } from "../src/devserver/postgres.ts";
 import { type ProsodyServer, startProsody } from "../src/devserver/prosody.ts";
 import { createLogger } from "../src/log.ts";
 import { runCli } from "./support/cli.ts";
@@ -113,5 +114,28 @@ test("a check while the gateway runs on the same account leaves the gateway's se
     assert.equal(res.status, 200, await res.text());
   } finally {
     await g.stop();
+  }
+});
+
+test("with SPOOL_URL the spool checked is the PostgreSQL database, not DATA_DIR; unreachable, it says which setting", async () => {
+  const pg = await startPostgres();
+  try {
+    const dataDir = mkdtempSync(join(tmpdir(), "gw-check-pg-"));
+    const env = { KNOWN_ROOMS: `t1:ops@${server.mucDomain}:bot1`, DATA_DIR: dataDir };
+    const ok = await check({ ...env, SPOOL_URL: pg.url });
+    assert.equal(ok.code, 0, ok.out);
+    assert.match(
+      ok.out,
+      /^ ok {3}spool +postgres:\/\/gateway@127\.0\.0\.1:\d+\/\S+ \(PostgreSQL\): 0 queued, 0 dead letter\(s\)$/m,
+    );
+    assert.ok(!existsSync(join(dataDir, "spool.sqlite")), "no SQLite file made in DATA_DIR");
+    assert.doesNotMatch(ok.out, new RegExp(pg.password), "no database password in the report");
+
+    await pg.down();
+    const down = await check({ ...env, SPOOL_URL: pg.url });
+    assert.equal(down.code, 1, down.out);
+    assert.match(down.out, /^FAIL {2}spool +.*ECONNREFUSED.* — check SPOOL_URL$/m);
+  } finally {
+    await pg.stop();
   }
 });

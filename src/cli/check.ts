@@ -11,7 +11,8 @@ import { createDeliveryLoop } from "../delivery/loop.ts";
 import { settled } from "../delivery/readiness.ts";
 import { createLogger } from "../log.ts";
 import { createMemorySpool } from "../spool/memory.ts";
-import { openSqliteSpool, spoolPath } from "../spool/sqlite.ts";
+import { openSpool, spoolPlace } from "../spool/open.ts";
+import { spoolPath } from "../spool/sqlite.ts";
 import { createXmppCarrier } from "../xmpp/carrier.ts";
 import { serviceUri } from "../xmpp/faults.ts";
 import { configureTrust } from "../xmpp/trust.ts";
@@ -57,17 +58,20 @@ export async function runChecks(config: Config): Promise<CheckRow[]> {
     ok: true,
     detail: `${config.routes.length} route(s): ${names}`,
   });
+  // The spool `serve` would use: PostgreSQL with SPOOL_URL, else SQLite in DATA_DIR.
+  const setting = config.spoolUrl === undefined ? "DATA_DIR" : "SPOOL_URL";
+  const place = config.spoolUrl === undefined ? spoolPath(config.dataDir) : spoolPlace(config);
   try {
-    const spool = openSqliteSpool({ path: spoolPath(config.dataDir), limits: config.spool });
+    const spool = await openSpool(config);
     const stats = spool.stats();
     await spool.close();
     rows.push({
       what: "spool",
       ok: true,
-      detail: `${spoolPath(config.dataDir)}: ${stats.messages} queued, ${stats.deadLetters} dead letter(s)`,
+      detail: `${place}: ${stats.messages} queued, ${stats.deadLetters} dead letter(s)`,
     });
   } catch (err) {
-    rows.push({ what: "spool", ok: false, detail: `${(err as Error).message} — check DATA_DIR` });
+    rows.push({ what: "spool", ok: false, detail: `${(err as Error).message} — check ${setting}` });
   }
   try {
     configureTrust(config.xmpp.caFile);
