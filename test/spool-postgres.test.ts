@@ -100,7 +100,16 @@ test("an empty database is migrated to the newest version; a reopen changes noth
     );
     assert.deepEqual(
       tables.map((r) => r.table_name),
-      ["dead_letters", "dedupe", "leases", "messages", "schema_version", "send_marks", "threads"],
+      [
+        "dead_letters",
+        "dedupe",
+        "leases",
+        "messages",
+        "schema_version",
+        "send_mark_log",
+        "send_marks",
+        "threads",
+      ],
     );
     await spool.enqueue([message(LANE, "kept")]);
     await spool.close();

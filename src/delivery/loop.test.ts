@@ -178,6 +178,23 @@ test("rejoin with a send mark: only the messages at or below it are looked for; 
   assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot"]);
 });
 
+test("rejoin after a backlog: the archive is read from when the mark covered the oldest unconfirmed, not from when it was accepted", async () => {
+  const h = harness();
+  h.loop.start();
+  const stored = await h.put(LANE, "m1", "m2"); // queued while offline
+  await h.advance(600_000);
+  const claimedAt = h.clock.now();
+  await h.carrier.up("bot");
+  await h.carrier.joined(LANE);
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot", ...sends(LANE, "m1", "m2")]);
+  await h.carrier.down("bot", { kind: "network", text: "connection reset" });
+  await h.advance(delayOf(0));
+  await h.carrier.up("bot");
+  assert.deepEqual(h.carrier.take(), ["connect bot", "join r@c bot look m1 m2"]);
+  assert.ok((stored[0]?.createdAt ?? 0) < claimedAt);
+  assert.equal(h.carrier.lookFors.at(-1)?.since, claimedAt);
+});
+
 test("TTL: a message older than ttlMs is dead-lettered, not sent; a fresh one goes out", async () => {
   const h = harness({ ttlMs: 60_000 });
   h.loop.start();

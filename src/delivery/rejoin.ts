@@ -33,10 +33,16 @@ export function createRejoinCheck(deps: {
         spool.sentUpTo(lane),
       ]);
       const msgs = queued.filter((m) => m.seq <= upto && !deps.isSettled(m.id));
-      if (msgs.length === 0) return undefined;
+      const first = msgs[0];
+      if (first === undefined) return undefined;
+      // None of them went out before it was accepted, nor before the mark first covered
+      // the oldest of them (the marks only grow): a backlog's old messages, claimed just
+      // now, do not make the join read the archive from when they were accepted.
+      const accepted = msgs.reduce((min, m) => Math.min(min, m.createdAt), first.createdAt);
+      const covered = await spool.sentSince(lane, first.seq);
       return {
         ids: new Set(msgs.map((m) => m.id)),
-        since: msgs.reduce((min, m) => Math.min(min, m.createdAt), Number.POSITIVE_INFINITY),
+        since: Math.max(accepted, covered ?? Number.NEGATIVE_INFINITY),
       };
     },
     /** Settles the lane's messages the room already has (`ids`), after `before`. */

@@ -84,6 +84,7 @@ export function deferredSpool(opts: DeferredSpoolOptions): Spool {
     pending: via((s, lane, limit, afterSeq) => s.pending(lane, limit, afterSeq)),
     claim: via((s, lane, limit, afterSeq, fence) => s.claim(lane, limit, afterSeq, fence)),
     sentUpTo: via((s, lane) => s.sentUpTo(lane)),
+    sentSince: via((s, lane, seq) => s.sentSince(lane, seq)),
     delivered: via((s, ids) => s.delivered(ids)),
     recordFailure: via((s, id, error) => s.recordFailure(id, error)),
     deadLetter: via((s, id, why) => s.deadLetter(id, why)),

@@ -39,6 +39,8 @@ export interface MemoryStore {
   readonly anchors: Map<string, StoredAnchor>;
   /** Send marks by `keyOf(room, nick)`: the last seq `claim` returned for the lane. */
   readonly marks: Map<string, number>;
+  /** Each raise of a lane's mark and when, oldest first (the `send_mark_log` table). */
+  readonly markLog: Map<string, Array<{ readonly upto: number; readonly at: number }>>;
   /** UTF-8 bytes of the queued bodies. */
   bytes: number;
   /** The last seq handed out; like AUTOINCREMENT, never handed out again. */
@@ -53,6 +55,7 @@ export function createMemoryStore(): MemoryStore {
     claims: new Map(),
     anchors: new Map(),
     marks: new Map(),
+    markLog: new Map(),
     bytes: 0,
     lastSeq: 0,
   };
@@ -143,10 +146,20 @@ export function findAnchor(
   return { stanzaId: a.stanzaId, occupant: a.occupant, quote: a.quote, resolvedAt: a.resolvedAt };
 }
 
-/** Deletes the claims and anchors that no longer hold at `now`. */
+/** Deletes the claims and anchors that no longer hold at `now`, and the mark raises below each lane's oldest queued message. */
 export function sweep(store: MemoryStore, now: number): void {
   for (const [k, c] of store.claims) if (!claimLive(c.expiresAt, now)) store.claims.delete(k);
   for (const [k, a] of store.anchors) {
     if (!anchorLive(a.touchedAt, a.resolvedAt, now)) store.anchors.delete(k);
+  }
+  const oldest = new Map<string, number>();
+  for (const m of store.messages.values()) {
+    const k = keyOf(m.room, m.nick);
+    if (!oldest.has(k)) oldest.set(k, m.seq); // in seq order: the first is the oldest
+  }
+  for (const [k, log] of store.markLog) {
+    const kept = log.filter((r) => r.upto >= (oldest.get(k) ?? Number.POSITIVE_INFINITY));
+    if (kept.length === 0) store.markLog.delete(k);
+    else store.markLog.set(k, kept);
   }
 }

@@ -210,10 +210,15 @@ export function createMemorySpool(opts: MemorySpoolOptions): Spool {
         const out = pendingOf(lane, limit, afterSeq);
         const last = out.at(-1)?.seq;
         const key = keyOf(lane.room, lane.nick);
-        if (last !== undefined && last > (store.marks.get(key) ?? 0)) store.marks.set(key, last);
+        if (last !== undefined && last > (store.marks.get(key) ?? 0)) {
+          store.marks.set(key, last);
+          store.markLog.set(key, [...(store.markLog.get(key) ?? []), { upto: last, at: now() }]);
+        }
         return out;
       }),
     sentUpTo: (lane) => read(() => store.marks.get(keyOf(lane.room, lane.nick)) ?? 0),
+    sentSince: (lane, seq) =>
+      read(() => store.markLog.get(keyOf(lane.room, lane.nick))?.find((r) => r.upto >= seq)?.at),
     delivered: (ids) =>
       write(() => {
         for (const id of ids) take(store, id);

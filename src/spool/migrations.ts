@@ -95,6 +95,16 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   INSERT INTO send_marks (room, nick, upto)
   SELECT room, nick, max(seq) FROM messages GROUP BY room, nick;
+  -- Each raise of a mark and when (spool clock, ms): nothing above the old mark was sent
+  -- before it, so a rejoin reads the archive only from there. Rows below the lane's oldest
+  -- queued message are swept.
+  CREATE TABLE send_mark_log (
+    room TEXT NOT NULL,
+    nick TEXT NOT NULL,
+    upto INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (room, nick, upto)
+  ) STRICT, WITHOUT ROWID;
   `,
 ];
 

@@ -145,8 +145,16 @@ export async function resolveAnchor(
   );
 }
 
-/** Deletes the claims and anchors that no longer hold at `now`. */
+/** Deletes the claims and anchors that no longer hold at `now`, and the send marks' raises below each lane's oldest queued message. */
 export async function sweep(tx: Tx, now: number): Promise<void> {
+  await run(
+    tx,
+    "sweepmarks",
+    `DELETE FROM send_mark_log l WHERE l.upto < coalesce(
+       (SELECT min(seq) FROM messages m WHERE m.room = l.room AND m.nick = l.nick),
+       9223372036854775807)`,
+    [],
+  );
   await run(tx, "sweepclaims", "DELETE FROM dedupe WHERE expires_at <= $1", [now]);
   await run(tx, "sweepanchors", "DELETE FROM threads WHERE touched_at <= $1 OR resolved_at <= $2", [
     now - ANCHOR_IDLE_TTL_MS,

@@ -99,6 +99,16 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO send_marks (room, nick, upto)
   SELECT room, nick, max(seq) FROM messages GROUP BY room, nick;
+  -- Each raise of a mark and when (the gateway's clock, ms): nothing above the old mark
+  -- was sent before it, so a rejoin reads the archive only from there. Rows below the
+  -- lane's oldest queued message are swept.
+  CREATE TABLE send_mark_log (
+    room text COLLATE "C" NOT NULL,
+    nick text COLLATE "C" NOT NULL,
+    upto bigint NOT NULL,
+    at bigint NOT NULL,
+    PRIMARY KEY (room, nick, upto)
+  );
   `,
 ];
 

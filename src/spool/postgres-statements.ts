@@ -175,23 +175,24 @@ export async function pending(
 
 /**
  * The sender's read (Spool.claim): as `pending`, and one statement raises the lane's send
- * mark to the last seq it hands out; autocommit, so the mark is committed before the rows
- * reach the sender (migration 3). With `fence`, none unless its token is still the
- * account's lease token, unexpired by the database's clock (`postgres-lease.ts`), checked
- * by the same statement. The EXISTS names no column of messages: the planner runs it
- * once, before the scan.
+ * mark to the last seq it hands out, logging the raise at `at`; autocommit, so the mark
+ * is committed before the rows reach the sender (migration 3). With `fence`, none unless
+ * its token is still the account's lease token, unexpired by the database's clock
+ * (`postgres-lease.ts`), checked by the same statement. The EXISTS names no column of
+ * messages: the planner runs it once, before the scan.
  */
 export async function claim(
   tx: Tx,
   lane: Lane,
   limit: number | null,
   afterSeq: number,
+  at: number,
   fence?: LeaseFence,
 ): Promise<SpooledMessage[]> {
   const leased =
     fence === undefined
       ? ""
-      : "AND EXISTS (SELECT 1 FROM leases WHERE account = $5 AND token = $6 AND expires_at > now())";
+      : "AND EXISTS (SELECT 1 FROM leases WHERE account = $6 AND token = $7 AND expires_at > now())";
   const { rows } = await run(
     tx,
     fence === undefined ? "claim" : "claim_fenced",
@@ -201,13 +202,29 @@ export async function claim(
      marked AS (
        INSERT INTO send_marks AS s (room, nick, upto)
        SELECT $1, $2, max(seq) FROM claimed HAVING count(*) > 0
-       ON CONFLICT (room, nick) DO UPDATE SET upto = greatest(s.upto, excluded.upto))
+       ON CONFLICT (room, nick) DO UPDATE SET upto = excluded.upto WHERE s.upto < excluded.upto
+       RETURNING upto),
+     logged AS (
+       INSERT INTO send_mark_log (room, nick, upto, at) SELECT $1, $2, upto, $5 FROM marked
+       ON CONFLICT DO NOTHING)
      SELECT * FROM claimed ORDER BY seq`,
     fence === undefined
-      ? [lane.room, lane.nick, afterSeq, limit]
-      : [lane.room, lane.nick, afterSeq, limit, fence.account, fence.token],
+      ? [lane.room, lane.nick, afterSeq, limit, at]
+      : [lane.room, lane.nick, afterSeq, limit, at, fence.account, fence.token],
   );
   return rows.map(toMessage);
+}
+
+/** When the lane's mark first covered `seq` (the first logged raise at or above it), if logged. */
+export async function sentSince(tx: Tx, lane: Lane, seq: number): Promise<number | undefined> {
+  const { rows } = await run(
+    tx,
+    "sentsince",
+    `SELECT at FROM send_mark_log WHERE room = $1 AND nick = $2 AND upto >= $3
+     ORDER BY upto LIMIT 1`,
+    [lane.room, lane.nick, seq],
+  );
+  return rows[0] === undefined ? undefined : Number(rows[0].at);
 }
 
 /** The lane's send mark: the highest seq a claim handed out (0: none ever). */

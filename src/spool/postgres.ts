@@ -182,8 +182,12 @@ function postgresSpool(
     },
     async claim(lane, limit, afterSeq, fence) {
       const n = limitOf(limit);
-      return c.read((tx) => sql.claim(tx, lane, Number.isFinite(n) ? n : null, afterSeq, fence));
+      const at = now();
+      return c.read((tx) =>
+        sql.claim(tx, lane, Number.isFinite(n) ? n : null, afterSeq, at, fence),
+      );
     },
+    sentSince: (lane, seq) => c.read((tx) => sql.sentSince(tx, lane, seq)),
     sentUpTo: (lane) => c.read((tx) => sql.sentUpTo(tx, lane)),
     delivered: (ids) =>
       c.write(async (tx) => ({ value: undefined, delta: await sql.remove(tx, ids) }), {

@@ -178,6 +178,40 @@ export function spoolContract(name: string, open: OpenSpool): void {
       }),
     );
 
+    test("sentSince: when the mark first covered a seq, between the message's acceptance and its first claim", async () => {
+      const clock = { now: 1_700_000_000_000 };
+      const h = await open(ROOMY, { now: () => clock.now });
+      try {
+        const early = await h.spool.enqueue(["s1", "s2"].map((b) => message(A, b)));
+        clock.now += 60_000;
+        const late = await h.spool.enqueue(["s3"].map((b) => message(A, b)));
+        const [e1, e2] = early;
+        const [l1] = late;
+        assert.ok(e1 && e2 && l1);
+        clock.now += 60_000;
+        const firstClaim = clock.now;
+        await h.spool.claim(A, 2, 0);
+        clock.now += 60_000;
+        const secondClaim = clock.now;
+        await h.spool.claim(A, 10, e2.seq);
+        for (const [m, claimedAt] of [
+          [e1, firstClaim],
+          [e2, firstClaim],
+          [l1, secondClaim],
+        ] as const) {
+          const since = await h.spool.sentSince(A, m.seq);
+          assert.ok(since !== undefined, `known for ${m.body}`);
+          assert.ok(since >= m.createdAt && since <= claimedAt, `${m.body}: ${since}`);
+        }
+        // The marks only grow: a later seq was never covered before an earlier one.
+        const s1 = (await h.spool.sentSince(A, e1.seq)) ?? 0;
+        assert.ok(((await h.spool.sentSince(A, l1.seq)) ?? 0) >= s1);
+        assert.equal(await h.spool.sentSince(A, l1.seq + 1_000), undefined, "never covered");
+      } finally {
+        await h.cleanup();
+      }
+    });
+
     test(
       "recordFailure counts attempts and keeps the last error",
       withSpool(ROOMY, async (h) => {

@@ -73,3 +73,37 @@ test("a spool file of schema version 2 is migrated with every queued message mar
     await spool.close();
   }
 });
+
+test("the log of raises keeps what the lane's queued messages need and is swept below them", async () => {
+  const path = tempPath();
+  const clock = { now: 1_700_000_000_000 };
+  const spool = openSqliteSpool({ path, limits: LIMITS, now: () => clock.now });
+  const logged = () => {
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      return db
+        .prepare("SELECT upto FROM send_mark_log ORDER BY upto")
+        .all()
+        .map((r) => r.upto);
+    } finally {
+      db.close();
+    }
+  };
+  try {
+    const [one] = await spool.enqueue([message(LANE, "one")]);
+    clock.now += 1000;
+    const [two] = await spool.enqueue([message(LANE, "two")]);
+    assert.ok(one && two);
+    assert.deepEqual(logged(), [one.seq, two.seq], "a raise each (marked with each post)");
+    assert.equal(await spool.sentSince(LANE, one.seq), one.createdAt);
+    assert.equal(await spool.sentSince(LANE, two.seq), two.createdAt);
+    await spool.delivered([one.id]);
+    clock.now += 10 * 60_000; // past the sweep interval: the next commit sweeps
+    await spool.enqueue([message(OTHER, "elsewhere")]);
+    assert.ok(!logged().includes(one.seq), "below the oldest queued message: swept");
+    assert.ok(logged().includes(two.seq), "still needed for two");
+    assert.equal(await spool.sentUpTo(LANE), two.seq, "the mark itself stays");
+  } finally {
+    await spool.close();
+  }
+});

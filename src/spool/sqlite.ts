@@ -122,8 +122,11 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       outcome = runBatch(db, batch, {
         first: syncExternal,
         last() {
-          if (sweep) sql.sweep(at);
-          for (const lane of lanes) sql.markShortTail(lane);
+          if (sweep) {
+            sql.sweep(at);
+            sql.sweepMarks();
+          }
+          for (const lane of lanes) sql.markShortTail(lane, at);
           return sql.lastSeq();
         },
       });
@@ -292,10 +295,11 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
       read(() => {
         const claimed = sql.pending(lane, limit, afterSeq);
         const last = claimed.at(-1);
-        if (last !== undefined) sql.markClaimed(lane, last.seq);
+        if (last !== undefined) sql.markClaimed(lane, last.seq, now());
         return claimed;
       }),
     sentUpTo: (lane: Lane) => read(() => sql.mark(lane)),
+    sentSince: (lane: Lane, seq: number) => read(() => sql.markedSince(lane, seq)),
     delivered: (ids) =>
       write(() => ({ value: undefined, delta: sql.remove(ids) }), undefined, true),
     recordFailure: (id, error) => lazily(() => sql.fail(id, error)),

@@ -165,6 +165,13 @@ export interface Spool {
    * nothing was ever claimed. A read of what is committed.
    */
   sentUpTo(lane: Lane): Promise<number>;
+  /**
+   * When the lane's send mark first covered `seq` (ms since the epoch, the spool's clock):
+   * no message of the lane at or above `seq` was claimed before then. Undefined when the
+   * spool does not know (never covered, or covered before the spool kept the times). A
+   * read of what is committed.
+   */
+  sentSince(lane: Lane, seq: number): Promise<number | undefined>;
   /** The room confirmed these: remove them (batched with the next commit; resolves once durable). */
   delivered(ids: readonly string[]): Promise<void>;
   /** Counts a failed attempt and remembers why. */
