@@ -12,6 +12,13 @@ export const ANCHOR_RESOLVED_TTL_MS = 7 * DAY;
 /** Any anchor is forgotten this long after it was last recorded or resolved: a group gone quiet. */
 export const ANCHOR_IDLE_TTL_MS = 30 * DAY;
 
+/**
+ * A send mark's logged raise is forgotten this long after it (or once the lane's queued
+ * messages are all above it): the log stays small even while one message sits unconfirmed
+ * and the lane goes on, and a rejoin without it reads from when its messages were accepted.
+ */
+export const MARK_RAISE_TTL_MS = 60 * 60 * 1000;
+
 /** Expired claims and anchors are deleted inside a commit at most this often (they are ignored at once). */
 export const SWEEP_INTERVAL_MS = 60 * 1000;
 

@@ -2,7 +2,7 @@
  * What the memory spool (`memory.ts`) stores, and the row operations it shares: each one
  * does to the maps what the SQLite spool's statements do to its tables.
  */
-import { anchorLive, claimLive } from "./expiry.ts";
+import { anchorLive, claimLive, MARK_RAISE_TTL_MS } from "./expiry.ts";
 import type {
   DeadLetter,
   DedupeClaim,
@@ -158,7 +158,10 @@ export function sweep(store: MemoryStore, now: number): void {
     if (!oldest.has(k)) oldest.set(k, m.seq); // in seq order: the first is the oldest
   }
   for (const [k, log] of store.markLog) {
-    const kept = log.filter((r) => r.upto >= (oldest.get(k) ?? Number.POSITIVE_INFINITY));
+    const kept = log.filter(
+      (r) =>
+        r.at > now - MARK_RAISE_TTL_MS && r.upto >= (oldest.get(k) ?? Number.POSITIVE_INFINITY),
+    );
     if (kept.length === 0) store.markLog.delete(k);
     else store.markLog.set(k, kept);
   }

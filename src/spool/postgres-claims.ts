@@ -3,7 +3,13 @@
  * claims and thread anchors, as sqlite-claims.ts keeps them. Whether a claim or an anchor
  * still holds is decided by `expiry.ts`, as in the other spools.
  */
-import { ANCHOR_IDLE_TTL_MS, ANCHOR_RESOLVED_TTL_MS, anchorLive, claimLive } from "./expiry.ts";
+import {
+  ANCHOR_IDLE_TTL_MS,
+  ANCHOR_RESOLVED_TTL_MS,
+  anchorLive,
+  claimLive,
+  MARK_RAISE_TTL_MS,
+} from "./expiry.ts";
 import type { Tx } from "./postgres-batch.ts";
 import { run } from "./postgres-statements.ts";
 import type { Duplicate } from "./sqlite-claims.ts";
@@ -150,10 +156,10 @@ export async function sweep(tx: Tx, now: number): Promise<void> {
   await run(
     tx,
     "sweepmarks",
-    `DELETE FROM send_mark_log l WHERE l.upto < coalesce(
+    `DELETE FROM send_mark_log l WHERE l.at <= $1 OR l.upto < coalesce(
        (SELECT min(seq) FROM messages m WHERE m.room = l.room AND m.nick = l.nick),
        9223372036854775807)`,
-    [],
+    [now - MARK_RAISE_TTL_MS],
   );
   await run(tx, "sweepclaims", "DELETE FROM dedupe WHERE expires_at <= $1", [now]);
   await run(tx, "sweepanchors", "DELETE FROM threads WHERE touched_at <= $1 OR resolved_at <= $2", [

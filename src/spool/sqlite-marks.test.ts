@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, test } from "node:test";
+import { MARK_RAISE_TTL_MS } from "./expiry.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import { message } from "./spool.contract.ts";
 import { openSqliteSpool, spoolPath } from "./sqlite.ts";
@@ -103,6 +104,10 @@ test("the log of raises keeps what the lane's queued messages need and is swept 
     assert.ok(!logged().includes(one.seq), "below the oldest queued message: swept");
     assert.ok(logged().includes(two.seq), "still needed for two");
     assert.equal(await spool.sentUpTo(LANE), two.seq, "the mark itself stays");
+    clock.now += MARK_RAISE_TTL_MS; // two is still queued, but its raise is old now
+    await spool.enqueue([message(OTHER, "later")]);
+    assert.ok(!logged().includes(two.seq), "older than MARK_RAISE_TTL_MS: swept");
+    assert.equal(await spool.sentSince(LANE, two.seq), undefined, "unknown: read from acceptance");
   } finally {
     await spool.close();
   }

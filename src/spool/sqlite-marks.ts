@@ -10,6 +10,7 @@
  * Either way the mark runs at most about 2 × AHEAD messages ahead of what was sent.
  */
 import type { DatabaseSync } from "node:sqlite";
+import { MARK_RAISE_TTL_MS } from "./expiry.ts";
 import { rollback } from "./migrations.ts";
 import type { Lane } from "./types.ts";
 
@@ -31,7 +32,7 @@ export function prepareMarks(db: DatabaseSync) {
     "SELECT at FROM send_mark_log WHERE room = ? AND nick = ? AND upto >= ? ORDER BY upto LIMIT 1",
   );
   const sweepLog = db.prepare(
-    `DELETE FROM send_mark_log WHERE upto < coalesce(
+    `DELETE FROM send_mark_log WHERE at <= ? OR upto < coalesce(
        (SELECT min(seq) FROM messages m WHERE m.room = send_mark_log.room AND m.nick = send_mark_log.nick),
        9223372036854775807)`,
   );
@@ -80,9 +81,9 @@ export function prepareMarks(db: DatabaseSync) {
       const n = Number(tail?.n ?? 0);
       if (n > 0 && n <= AHEAD) raiseTo(lane, Number(tail?.top), at);
     },
-    /** Inside a commit: forgets the raises below each lane's oldest queued message. */
-    sweepMarks(): void {
-      sweepLog.run();
+    /** Inside a commit: forgets the raises below each lane's oldest queued message, and those older than MARK_RAISE_TTL_MS. */
+    sweepMarks(at: number): void {
+      sweepLog.run(at - MARK_RAISE_TTL_MS);
     },
   };
 }

@@ -124,7 +124,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
         last() {
           if (sweep) {
             sql.sweep(at);
-            sql.sweepMarks();
+            sql.sweepMarks(at);
           }
           for (const lane of lanes) sql.markShortTail(lane, at);
           return sql.lastSeq();
