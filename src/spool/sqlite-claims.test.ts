@@ -1,11 +1,9 @@
 // The SQLite spool's claims and anchors (issue 13) on disk: a spool file of the previous schema
 // is brought up to date with what it holds, and a claim acknowledged before a SIGKILL holds.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { after, test } from "node:test";
+import { test } from "node:test";
+import { tempDirs } from "../../test/support/temp-dirs.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import { openSqliteSpool, spoolPath } from "./sqlite.ts";
 import { claimAndKill } from "./sqlite-killed.ts";
@@ -13,16 +11,8 @@ import type { NewMessage } from "./types.ts";
 
 const LIMITS = { maxMessages: 1000, maxBytes: 1_000_000 };
 const LANE = { room: "ops@conf.example.org", nick: "bot" };
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), "gw-dedupe-"));
-  dirs.push(dir);
-  return spoolPath(dir);
-}
+const newDir = tempDirs("gw-dedupe-");
+const tempPath = () => spoolPath(newDir());
 
 test("a spool file of schema version 1 is migrated, keeping its messages and dead letters", async () => {
   const path = tempPath();

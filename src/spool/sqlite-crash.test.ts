@@ -2,26 +2,15 @@
 // (at a moment it chose, or at any moment) and a disk that refuses writes.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { after, test } from "node:test";
+import { test } from "node:test";
+import { tempDirs } from "../../test/support/temp-dirs.ts";
 import { openSqliteSpool, spoolPath } from "./sqlite.ts";
 
 const SPOOL_MODULE = new URL("./sqlite.ts", import.meta.url).href;
 const LANE = { room: "crash@conf.example.org", nick: "bot" };
 const LIMITS = { maxMessages: 1e9, maxBytes: 1e12 };
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "gw-crash-"));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs("gw-crash-");
 
 // Enqueues `total` one-message posts, ten per tick so that several batches are in flight
 // at any moment, and prints "ok <id>" once each is acknowledged. With killAfter > 0 it

@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import {
   closeSync,
   existsSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
@@ -13,10 +12,9 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { after, test } from "node:test";
+import { test } from "node:test";
+import { tempDirs } from "../../test/support/temp-dirs.ts";
 import { isCode } from "../core/errors.ts";
 import { message } from "./spool.contract.ts";
 import { openSqliteSpool, spoolPath } from "./sqlite.ts";
@@ -26,16 +24,8 @@ const LIMITS = { maxMessages: 100_000, maxBytes: 100_000_000 };
 const LANE = { room: "ops@conf.example.org", nick: "bot" };
 /** The high-water mark beside the spool file. */
 const markOf = (path: string) => `${path}-highwater`;
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempSpool(): string {
-  const dir = mkdtempSync(join(tmpdir(), "gw-integrity-"));
-  dirs.push(dir);
-  return spoolPath(dir);
-}
+const newDir = tempDirs("gw-integrity-");
+const tempSpool = () => spoolPath(newDir());
 
 /**
  * The bytes of the spool's files, to show a refusal changed nothing. A missing file and

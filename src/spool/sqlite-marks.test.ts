@@ -1,11 +1,9 @@
 // The SQLite spool's send marks (sqlite-marks.ts): written ahead of need and bounded, and
 // a spool file of the previous schema counts everything it holds as possibly sent.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { after, test } from "node:test";
+import { test } from "node:test";
+import { tempDirs } from "../../test/support/temp-dirs.ts";
 import { MARK_RAISE_TTL_MS } from "./expiry.ts";
 import { MIGRATIONS, migrate } from "./migrations.ts";
 import { message } from "./spool.contract.ts";
@@ -15,16 +13,8 @@ import { AHEAD } from "./sqlite-marks.ts";
 const LIMITS = { maxMessages: 100_000, maxBytes: 100_000_000 };
 const LANE = { room: "ops@conf.example.org", nick: "bot" };
 const OTHER = { room: "ops@conf.example.org", nick: "other" };
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), "gw-marks-"));
-  dirs.push(dir);
-  return spoolPath(dir);
-}
+const newDir = tempDirs("gw-marks-");
+const tempPath = () => spoolPath(newDir());
 
 test("a post into a lane that keeps up is marked by its own commit; a long burst is not, and claims mark AHEAD further", async () => {
   const spool = openSqliteSpool({ path: tempPath(), limits: LIMITS });
