@@ -8,9 +8,10 @@
  */
 import type { ClientBase } from "pg";
 import { GatewayError } from "../core/errors.ts";
+import { ZERO } from "./counts.ts";
 import { describe, isConnectionError, sqlState } from "./postgres-errors.ts";
 import { insertPosts, type PostRows } from "./postgres-statements.ts";
-import type { Counts, Delta } from "./sqlite-statements.ts";
+import type { Delta } from "./sqlite-statements.ts";
 
 /** What a write runs its SQL on: the batch's connection, inside its transaction. */
 export type Tx = Pick<ClientBase, "query">;
@@ -29,16 +30,6 @@ export interface Write {
    * by `reserved`.
    */
   readonly post?: PostRows;
-}
-
-/** A delta that changes nothing. */
-export const ZERO: Delta = Object.freeze({ messages: 0, bytes: 0, deadLetters: 0 });
-
-/** Adds `d` (or, with sign -1, takes it away) to `into`. */
-export function add(into: Counts, d: Delta, sign = 1): void {
-  into.messages += sign * d.messages;
-  into.bytes += sign * d.bytes;
-  into.deadLetters += sign * d.deadLetters;
 }
 
 /** What a committed batch did: the writes that took effect, the posts refused alone, and what `first` found. */

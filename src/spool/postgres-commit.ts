@@ -14,15 +14,14 @@
  */
 import type pg from "pg";
 import { GatewayError } from "../core/errors.ts";
+import { add, settleOutcome, ZERO } from "./counts.ts";
 import { SWEEP_INTERVAL_MS } from "./expiry.ts";
 import {
-  add,
   type BatchOutcome,
   CommitInDoubt,
   runBatch,
   type Tx,
   type Write,
-  ZERO,
 } from "./postgres-batch.ts";
 import { sweep as sweepClaims } from "./postgres-claims.ts";
 import { describe, isConnectionError } from "./postgres-errors.ts";
@@ -180,15 +179,7 @@ export function createCommitter(o: CommitterOptions): Committer {
       Object.assign(counts, outcome.first);
       countedAt = performance.now();
     }
-    for (const { w, value, delta } of outcome.done) {
-      if (w.reserved) add(reserved, w.reserved, -1);
-      add(counts, delta);
-      w.resolve(value);
-    }
-    for (const { w, err } of outcome.refused) {
-      if (w.reserved) add(reserved, w.reserved, -1);
-      w.reject(err);
-    }
+    settleOutcome(outcome, counts, reserved);
     if (batch.length > 0) {
       o.onCommit?.({ operations: batch.length, ms: performance.now() - started });
     }

@@ -11,9 +11,10 @@
  */
 import pg from "pg";
 import { GatewayError } from "../core/errors.ts";
+import { ZERO } from "./counts.ts";
 import { spoolFull } from "./limits.ts";
 import { limitOf } from "./memory-store.ts";
-import { type Tx, ZERO } from "./postgres-batch.ts";
+import type { Tx } from "./postgres-batch.ts";
 import * as claims from "./postgres-claims.ts";
 import { createCommitter, RETRY_AFTER } from "./postgres-commit.ts";
 import { databaseName, describe } from "./postgres-errors.ts";

@@ -6,7 +6,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { GatewayError } from "../core/errors.ts";
 import { rollback } from "./migrations.ts";
 import { describe, isConstraint } from "./sqlite-open.ts";
-import type { Counts, Delta } from "./sqlite-statements.ts";
+import type { Delta } from "./sqlite-statements.ts";
 
 /** One write waiting for the next group commit. */
 export interface Write {
@@ -16,16 +16,6 @@ export interface Write {
   reject(err: unknown): void;
   /** What a post reserved against the limits; given back once it committed or failed. Posts only. */
   readonly reserved?: Delta;
-}
-
-/** A delta that changes nothing. */
-export const ZERO: Delta = { messages: 0, bytes: 0, deadLetters: 0 };
-
-/** Adds `d` (or, with sign -1, takes it away) to `into`. */
-export function add(into: Counts, d: Delta, sign = 1): void {
-  into.messages += sign * d.messages;
-  into.bytes += sign * d.bytes;
-  into.deadLetters += sign * d.deadLetters;
 }
 
 /** What a committed batch did: the writes that took effect, and the posts refused alone. */

@@ -9,12 +9,13 @@
  */
 import { dirname } from "node:path";
 import { GatewayError } from "../core/errors.ts";
+import { add, settleOutcome, ZERO } from "./counts.ts";
 import { SWEEP_INTERVAL_MS } from "./expiry.ts";
 import { trackHealth } from "./health.ts";
 import { highWaterPath } from "./highwater.ts";
 import { spoolFull } from "./limits.ts";
 import { rollback } from "./migrations.ts";
-import { add, type BatchOutcome, runBatch, type Write, ZERO } from "./sqlite-batch.ts";
+import { type BatchOutcome, runBatch, type Write } from "./sqlite-batch.ts";
 import { describe, isReadOnly, openDatabase, type SqliteSpoolOptions } from "./sqlite-open.ts";
 import type { Counts, Delta } from "./sqlite-statements.ts";
 import type { DedupeClaim, EnqueueOnce, Lane, NewMessage, Spool, SpooledMessage } from "./types.ts";
@@ -141,15 +142,7 @@ export function openSqliteSpool(opts: SqliteSpoolOptions): Spool {
     }
     health.committed(outcome.seq);
     if (sweep) sweptAt = at;
-    for (const { w, value, delta } of outcome.done) {
-      if (w.reserved) add(reserved, w.reserved, -1);
-      add(counts, delta);
-      w.resolve(value);
-    }
-    for (const { w, err } of outcome.refused) {
-      if (w.reserved) add(reserved, w.reserved, -1);
-      w.reject(err);
-    }
+    settleOutcome(outcome, counts, reserved);
     opts.onCommit?.({ operations: batch.length, ms: performance.now() - started });
   }
 
